@@ -1,0 +1,147 @@
+//! The accept loop: a connection cap with a clear refusal, header timeouts, and graceful
+//! shutdown. Written on hyper-util rather than `axum::serve` because that one has neither a
+//! connection cap nor a header-read timeout.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::metrics_names as m;
+
+/// Connection-level limits.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Most TCP connections open at once (WebSockets included); more are answered 503 and closed.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time.
+    pub header_read_timeout: Duration,
+    /// On shutdown, connections still open after this long are dropped.
+    pub drain_timeout: Duration,
+}
+
+/// A TCP stream that holds its connection-cap permit for as long as it lives, including after
+/// an upgrade to WebSocket.
+struct CountedStream {
+    inner: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for CountedStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountedStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Logs a repeated condition at most once per 10 seconds.
+struct LogOnce {
+    last: AtomicU64,
+    origin: Instant,
+}
+
+impl LogOnce {
+    fn new() -> Self {
+        Self { last: AtomicU64::new(0), origin: Instant::now() }
+    }
+    fn due(&self) -> bool {
+        let now = self.origin.elapsed().as_secs() + 10;
+        let last = self.last.load(Ordering::Relaxed);
+        now >= last + 10 && self.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+}
+
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 42\r\nConnection: close\r\nRetry-After: 5\r\n\r\nserver is at its connection limit; retry\r\n";
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets open connections finish
+/// for up to `drain_timeout`.
+pub async fn serve(listener: TcpListener, router: Router, config: ServeConfig, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let refusals = LogOnce::new();
+    let accept_errors = LogOnce::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Usually EMFILE/ENFILE: back off briefly instead of spinning.
+                    if accept_errors.due() {
+                        tracing::warn!(error = %e, "accept failed (repeats are not logged for 10 s)");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics::counter!(m::CONNECTIONS_REFUSED).increment(1);
+            if refusals.due() {
+                tracing::warn!(limit = config.max_connections, "connection refused: max_connections reached (repeats are not logged for 10 s)");
+            }
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(CountedStream { inner: stream, _permit: permit });
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(config.drain_timeout) => {
+            tracing::info!("drain timeout reached; closing remaining connections");
+        }
+    }
+    Ok(())
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = stream.write_all(REFUSAL).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
