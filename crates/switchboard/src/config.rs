@@ -1,0 +1,202 @@
+//! The typed, validated configuration: defaults ← TOML file ← environment ← flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http_api::{HttpConfig, PublicUrl, ServeConfig};
+use rooms::RoomLimits;
+use signaling::HubConfig;
+
+use crate::options::{LogFormat, Options};
+
+/// A configuration error that names the key at fault and what would fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML of the expected shape.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// One option has a value that cannot work.
+    #[error("invalid value for `{key}` (flag --{flag}, env SWITCHBOARD_{env}): {message}")]
+    Invalid {
+        /// TOML key.
+        key: &'static str,
+        /// Flag name.
+        flag: String,
+        /// Environment variable suffix.
+        env: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, flag: key.replace('_', "-"), env: key.to_ascii_uppercase(), message: message.into() }
+}
+
+/// Everything the process runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// State directory.
+    pub data_dir: PathBuf,
+    /// Log filter.
+    pub log: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// HTTP-layer settings.
+    pub http: HttpConfig,
+    /// Accept-loop settings.
+    pub serve: ServeConfig,
+    /// Room server limits.
+    pub rooms: RoomLimits,
+    /// Signaling limits.
+    pub hub: HubConfig,
+}
+
+impl Config {
+    /// Reads the file named by `cli.config` (if any), merges, applies defaults and validates.
+    pub fn load(cli: Options) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => Options::default(),
+        };
+        Self::resolve(cli.over(file))
+    }
+
+    /// Applies defaults to merged options and validates them.
+    pub fn resolve(o: Options) -> Result<Self, ConfigError> {
+        let public_url = o
+            .public_url
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| PublicUrl::parse(s).map_err(|m| invalid("public_url", m)))
+            .transpose()?;
+        let max_id_len = at_least("max_id_len", o.max_id_len.unwrap_or(64), 1)?;
+        if max_id_len > 256 {
+            return Err(invalid("max_id_len", "must be at most 256"));
+        }
+        let max_body_bytes = at_least("max_body_bytes", o.max_body_bytes.unwrap_or(64 * 1024), 1024)?;
+        let max_ws_frame_bytes = at_least("max_ws_frame_bytes", o.max_ws_frame_bytes.unwrap_or(64 * 1024), 1024)?;
+        let ws_idle_timeout = duration("ws_idle_timeout", o.ws_idle_timeout.as_deref(), "120s")?;
+        if ws_idle_timeout < Duration::from_secs(3) {
+            return Err(invalid("ws_idle_timeout", "must be at least 3s (pings go out every third of it)"));
+        }
+        let request_timeout = duration("request_timeout", o.request_timeout.as_deref(), "30s")?;
+        for url in &o.ice_servers {
+            if !["stun:", "stuns:", "turn:", "turns:"].iter().any(|p| url.starts_with(p)) {
+                return Err(invalid("ice_servers", format!("{url:?} is not a stun:, stuns:, turn: or turns: URL")));
+            }
+        }
+        let http = HttpConfig {
+            public_url,
+            max_id_len,
+            max_body_bytes,
+            max_ws_frame_bytes,
+            ws_idle_timeout,
+            request_timeout,
+            ice_servers: o.ice_servers,
+            header_message: o.header_message.unwrap_or_default(),
+            bypass_join_confirmation: o.bypass_join_confirmation.unwrap_or(false),
+        };
+        let serve = ServeConfig {
+            max_connections: at_least("max_connections", o.max_connections.unwrap_or(16_384), 1)?,
+            header_read_timeout: request_timeout,
+            drain_timeout: duration("drain_timeout", o.drain_timeout.as_deref(), "10s")?,
+        };
+        let rooms = RoomLimits {
+            ttl: duration("room_ttl", o.room_ttl.as_deref(), "24h")?,
+            max_stored_messages: at_least("max_stored_messages", o.max_stored_messages.unwrap_or(256), 1)?,
+            max_rooms: at_least("max_rooms", o.max_rooms.unwrap_or(100_000), 1)?,
+        };
+        let hub = HubConfig {
+            reconnect_window: duration("reconnect_window", o.reconnect_window.as_deref(), "10s")?,
+            max_queued_messages: at_least("max_queued_messages", o.max_queued_messages.unwrap_or(1024), 1)?,
+        };
+        if rooms.ttl.is_zero() {
+            return Err(invalid("room_ttl", "must be more than 0"));
+        }
+        if hub.reconnect_window.is_zero() {
+            return Err(invalid("reconnect_window", "must be more than 0"));
+        }
+        Ok(Self {
+            listen: o.listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
+            data_dir: o.data_dir.unwrap_or_else(|| PathBuf::from("switchboard-data")),
+            log: o.log.unwrap_or_else(|| "info".into()),
+            log_format: o.log_format.unwrap_or(LogFormat::Text),
+            http,
+            serve,
+            rooms,
+            hub,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<Options, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+}
+
+fn duration(key: &'static str, value: Option<&str>, default: &str) -> Result<Duration, ConfigError> {
+    let text = value.unwrap_or(default);
+    humantime::parse_duration(text).map_err(|e| invalid(key, format!("{text:?} is not a duration ({e}); write e.g. 10s, 500ms, 24h")))
+}
+
+fn at_least(key: &'static str, value: usize, min: usize) -> Result<usize, ConfigError> {
+    if value < min {
+        return Err(invalid(key, format!("{value} is too small; the minimum is {min}")));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_work_on_a_laptop() {
+        let c = Config::resolve(Options::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.hub.reconnect_window, Duration::from_secs(10));
+        assert_eq!(c.hub.max_queued_messages, 1024);
+        assert_eq!(c.rooms.ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn flags_win_over_file_which_wins_over_defaults() {
+        let file: Options = toml::from_str("listen = \"127.0.0.1:9000\"\nreconnect_window = \"3s\"\nmax_rooms = 5\n").unwrap();
+        let cli = Options::parse_from(["switchboard", "--reconnect-window", "1s"]);
+        let c = Config::resolve(cli.over(file)).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.hub.reconnect_window, Duration::from_secs(1));
+        assert_eq!(c.rooms.max_rooms, 5);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let o = Options { reconnect_window: Some("soon".into()), ..Options::default() };
+        let e = Config::resolve(o).unwrap_err().to_string();
+        assert!(e.contains("reconnect_window") && e.contains("--reconnect-window") && e.contains("SWITCHBOARD_RECONNECT_WINDOW"), "{e}");
+        let o = Options { public_url: Some("calls.example.org".into()), ..Options::default() };
+        assert!(Config::resolve(o).unwrap_err().to_string().contains("public_url"));
+        let e = toml::from_str::<Options>("listne = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("listne"), "{e}");
+        let o = Options { ice_servers: vec!["http://x".into()], ..Options::default() };
+        assert!(Config::resolve(o).unwrap_err().to_string().contains("ice_servers"));
+    }
+}
