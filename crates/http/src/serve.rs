@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -138,10 +138,20 @@ pub async fn serve(listener: TcpListener, router: Router, config: ServeConfig, s
     Ok(())
 }
 
+/// Answers 503 and closes. The request is drained (briefly, bounded) after the answer so the
+/// close does not turn into a reset that would discard the answer before the client reads it.
 async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         let _ = stream.write_all(REFUSAL).await;
         let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        let mut drained = 0usize;
+        while let Ok(n) = stream.read(&mut sink).await {
+            drained += n;
+            if n == 0 || drained > 64 * 1024 {
+                break;
+            }
+        }
     })
     .await;
 }
