@@ -10,6 +10,9 @@ use signaling::{Hub, HubConfig};
 use crate::metrics_names as m;
 use crate::{HttpConfig, WsConnection};
 
+/// The signaling message a client sends when it hangs up (§4.1).
+const BYE: &str = "{\"type\":\"bye\"}";
+
 /// Renders the metrics registry as Prometheus text.
 pub type MetricsRender = Box<dyn Fn() -> String + Send + Sync>;
 
@@ -64,10 +67,15 @@ impl AppState {
         }
     }
 
-    /// Removes expired signaling clients (freeing their seats) and expired rooms.
+    /// Removes expired signaling clients (freeing their seats) and expired rooms. The client
+    /// left behind gets a `bye`, as if its peer had hung up: AppRTC's web client then becomes the
+    /// initiator and posts a fresh offer for whoever joins next, instead of waiting on a peer that
+    /// will never answer.
     pub fn expire(&self, now: Instant) {
+        let bye: Arc<str> = Arc::from(BYE);
         for removal in self.hub.expire(now) {
             self.release_seat(&removal.room, &removal.client);
+            self.hub.deliver_to_room(&removal.room, &bye);
         }
         self.rooms.expire(now);
     }

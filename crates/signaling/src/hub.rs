@@ -270,6 +270,16 @@ impl<C: Connection> Hub<C> {
         removed
     }
 
+    /// Delivers `msg` to every registered client of `room`; returns how many got it. Used to
+    /// tell the remaining client that its peer is gone for good.
+    pub fn deliver_to_room(&self, room: &RoomId, msg: &Arc<str>) -> usize {
+        let shard = self.shard(room).lock();
+        let Some(clients) = shard.get(room) else {
+            return 0;
+        };
+        clients.iter().filter_map(|c| c.conn.as_ref()).filter(|conn| conn.deliver(msg)).count()
+    }
+
     /// Counters for `/status` and metrics.
     pub fn status(&self) -> HubStatus {
         HubStatus {
@@ -458,6 +468,18 @@ pub(crate) mod tests {
         hub.send(&room("abc"), &client("1"), msg("hi"), t0).unwrap();
         assert_eq!(hub.expire(t0 + Duration::from_secs(2)).len(), 1);
         assert_eq!(hub.status().rooms, 0);
+    }
+
+    #[test]
+    fn deliver_to_room_reaches_registered_clients_only() {
+        let hub = Hub::new(HubConfig::default());
+        let now = Instant::now();
+        let a = FakeConnection::new(1);
+        hub.register(&room("r"), &client("a"), a.clone(), now).unwrap();
+        hub.send(&room("r"), &client("b"), msg("queued"), now).unwrap();
+        assert_eq!(hub.deliver_to_room(&room("r"), &msg("bye")), 1);
+        assert_eq!(a.messages(), vec!["queued", "bye"]);
+        assert_eq!(hub.deliver_to_room(&room("none"), &msg("bye")), 0);
     }
 
     #[test]
