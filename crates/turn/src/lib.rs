@@ -1,6 +1,8 @@
 //! Switchboard's STUN/TURN server (RFC 8489, RFC 8656, RFC 6156).
 //!
-//! `core` holds the protocol as sans-IO state machines; the I/O layer drives them with sockets.
+//! [`core`] holds the protocol as a sans-IO state machine: it is fed datagrams, stream frames and
+//! the time, and answers with what to send where. The I/O layer drives it with sockets.
 #![forbid(unsafe_code)]
 
+pub mod core;
 pub mod policy;

@@ -1,0 +1,21 @@
+//! The sans-IO TURN server: allocations, permissions, channels, long-term authentication with
+//! stateless nonces, peer policy and quotas. No sockets, no clock: time is an argument.
+
+mod allocation;
+mod auth;
+mod config;
+mod nonce;
+mod ports;
+mod server;
+mod stats;
+
+pub use allocation::{Allocation, ClientAddr, Transport};
+pub use auth::{Credentials, StaticUser};
+pub use config::{Quotas, ServerConfig};
+pub use nonce::NonceKey;
+pub use ports::PortRange;
+pub use server::{Event, Output, RelayBinder, Server};
+pub use stats::Stats;
+
+#[cfg(test)]
+mod tests;

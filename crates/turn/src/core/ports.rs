@@ -1,0 +1,104 @@
+//! Relay port selection within the configured range.
+
+use std::collections::HashSet;
+
+/// An inclusive range of relay ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// Lowest port.
+    pub min: u16,
+    /// Highest port.
+    pub max: u16,
+}
+
+impl PortRange {
+    /// Parses `LO-HI`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (lo, hi) = s.split_once('-').ok_or("expected LO-HI, e.g. 49152-65535")?;
+        let min: u16 = lo.trim().parse().map_err(|_| format!("{lo:?} is not a port"))?;
+        let max: u16 = hi.trim().parse().map_err(|_| format!("{hi:?} is not a port"))?;
+        if min == 0 || min > max {
+            return Err("the range must be non-empty and start above 0".into());
+        }
+        Ok(Self { min, max })
+    }
+
+    /// How many ports the range holds.
+    pub fn len(&self) -> usize {
+        usize::from(self.max - self.min) + 1
+    }
+
+    /// Whether the range is empty (never, once parsed).
+    pub fn is_empty(&self) -> bool {
+        self.max < self.min
+    }
+}
+
+/// Which relay ports are taken.
+#[derive(Debug)]
+pub(crate) struct Ports {
+    range: PortRange,
+    used: HashSet<u16>,
+    next: u16,
+}
+
+impl Ports {
+    pub(crate) fn new(range: PortRange) -> Self {
+        let span = range.len() as u32;
+        let start = range.min + (rand::random::<u32>() % span) as u16;
+        Self { range, used: HashSet::new(), next: start }
+    }
+
+    /// Takes a free port (even if `even`), trying up to `attempts` candidates that `usable`
+    /// accepts (the I/O layer binds a socket there).
+    pub(crate) fn take(&mut self, even: bool, mut usable: impl FnMut(u16) -> bool) -> Option<u16> {
+        let span = self.range.len();
+        for _ in 0..span {
+            let candidate = self.next;
+            self.next = if self.next >= self.range.max { self.range.min } else { self.next + 1 };
+            if (even && candidate % 2 != 0) || self.used.contains(&candidate) {
+                continue;
+            }
+            if usable(candidate) {
+                self.used.insert(candidate);
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn release(&mut self, port: u16) {
+        self.used.remove(&port);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hands_out_each_port_once_and_reuses_released_ones() {
+        let mut p = Ports::new(PortRange::parse("50000-50003").unwrap());
+        let mut got: Vec<u16> = (0..4).map(|_| p.take(false, |_| true).unwrap()).collect();
+        got.sort();
+        assert_eq!(got, vec![50000, 50001, 50002, 50003]);
+        assert_eq!(p.take(false, |_| true), None);
+        p.release(50002);
+        assert_eq!(p.take(false, |_| true), Some(50002));
+    }
+
+    #[test]
+    fn even_ports_and_unusable_ones() {
+        let mut p = Ports::new(PortRange::parse("50000-50009").unwrap());
+        assert_eq!(p.take(true, |_| true).map(|x| x % 2), Some(0));
+        let mut q = Ports::new(PortRange::parse("50000-50001").unwrap());
+        assert_eq!(q.take(false, |_| false), None);
+    }
+
+    #[test]
+    fn parses_ranges() {
+        assert_eq!(PortRange::parse("49152-65535").unwrap().len(), 16384);
+        assert!(PortRange::parse("5-4").is_err());
+        assert!(PortRange::parse("x").is_err());
+    }
+}

@@ -1,0 +1,625 @@
+//! The TURN server state machine (RFC 8656): requests in, responses and relayed data out.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use stun::{
+    codes, default_reason, AddressFamily, AttributeType, ChannelData, ChannelNumber, Class, IntegrityAlgorithm,
+    LongTermKey, Message, MessageBuilder, Method, TransactionId,
+};
+
+use super::allocation::{Allocation, ChannelBinding, ClientAddr, Transport};
+use super::auth::CredentialError;
+use super::config::{ServerConfig, CHANNEL_LIFETIME, PERMISSION_LIFETIME};
+use super::nonce::{NonceCheck, NonceKey};
+use super::ports::Ports;
+use super::stats::Stats;
+
+/// Binds relay sockets for the core. The I/O layer binds a real UDP socket; tests pretend.
+pub trait RelayBinder {
+    /// Binds a relay socket at `addr`; `false` if that address cannot be used (then another port
+    /// is tried).
+    fn bind(&mut self, addr: SocketAddr) -> bool;
+}
+
+/// What to do with a packet after the core handled it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output<'a> {
+    /// Nothing to send (the packet was consumed or dropped).
+    None,
+    /// Send the bytes the core wrote into `out` back to the client.
+    ToClient,
+    /// Send `data` from the relay socket bound at `relay` to `peer`.
+    ToPeer {
+        /// The relay socket's address.
+        relay: SocketAddr,
+        /// The peer to send to.
+        peer: SocketAddr,
+        /// The payload, borrowed from the client's packet.
+        data: &'a [u8],
+    },
+}
+
+/// Things the I/O layer must act on besides sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The relay socket at `relay` belongs to `client` now (it was bound through [`RelayBinder`]).
+    AllocationCreated {
+        /// Owner.
+        client: ClientAddr,
+        /// Relay socket address.
+        relay: SocketAddr,
+    },
+    /// The allocation ended (expired, deleted, or its TCP connection closed): close `relay`.
+    AllocationRemoved {
+        /// Former owner.
+        client: ClientAddr,
+        /// Relay socket address to close.
+        relay: SocketAddr,
+    },
+}
+
+/// The TURN server core.
+pub struct Server {
+    config: ServerConfig,
+    nonce_key: NonceKey,
+    epoch: Instant,
+    unix_at_epoch: u64,
+    allocations: HashMap<ClientAddr, Allocation>,
+    by_relay: HashMap<SocketAddr, ClientAddr>,
+    per_user: HashMap<String, usize>,
+    ports: Ports,
+    stats: Stats,
+    events: Vec<Event>,
+}
+
+/// An authenticated request's identity and how to sign the answer.
+struct Authenticated {
+    username: String,
+    key: LongTermKey,
+    algorithm: IntegrityAlgorithm,
+}
+
+/// How to finish a response.
+struct Signing<'k> {
+    key: Option<(&'k LongTermKey, IntegrityAlgorithm)>,
+    fingerprint: bool,
+}
+
+impl Server {
+    /// A server with no allocations. `now` and `unix_now` anchor the clock used for nonces and
+    /// REST username expiry.
+    pub fn new(config: ServerConfig, nonce_key: NonceKey, now: Instant, unix_now: u64) -> Self {
+        let ports = Ports::new(config.ports);
+        Self {
+            config,
+            nonce_key,
+            epoch: now,
+            unix_at_epoch: unix_now,
+            allocations: HashMap::new(),
+            by_relay: HashMap::new(),
+            per_user: HashMap::new(),
+            ports,
+            stats: Stats::default(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Allocations alive now.
+    pub fn allocation_count(&self) -> usize {
+        self.allocations.len()
+    }
+
+    /// Permissions and channels across all allocations (for gauges).
+    pub fn permission_and_channel_counts(&self) -> (usize, usize) {
+        self.allocations.values().fold((0, 0), |(p, c), a| (p + a.permissions.len(), c + a.channels.len()))
+    }
+
+    /// The allocation owned by `client`.
+    pub fn allocation(&self, client: &ClientAddr) -> Option<&Allocation> {
+        self.allocations.get(client)
+    }
+
+    /// Events since the last drain.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
+    }
+
+    fn unix_now(&self, now: Instant) -> u64 {
+        self.unix_at_epoch + now.saturating_duration_since(self.epoch).as_secs()
+    }
+
+    /// Handles one datagram (UDP) or one frame (TCP) from `client`. Responses are written into
+    /// `out`.
+    pub fn handle_client<'a>(
+        &mut self,
+        client: ClientAddr,
+        packet: &'a [u8],
+        now: Instant,
+        out: &mut Vec<u8>,
+        binder: &mut dyn RelayBinder,
+    ) -> Output<'a> {
+        match packet.first() {
+            Some(0x40..=0x4F) => self.handle_channel_data(client, packet, now),
+            Some(0x00..=0x03) => match Message::parse(packet) {
+                Ok(msg) => self.handle_message(client, &msg, now, out, binder),
+                Err(_) => {
+                    self.stats.malformed += 1;
+                    Output::None
+                }
+            },
+            _ => {
+                self.stats.malformed += 1;
+                Output::None
+            }
+        }
+    }
+
+    fn handle_channel_data<'a>(&mut self, client: ClientAddr, packet: &'a [u8], now: Instant) -> Output<'a> {
+        let Ok(cd) = ChannelData::decode(packet) else {
+            self.stats.malformed += 1;
+            return Output::None;
+        };
+        let Some(alloc) = self.allocations.get(&client) else {
+            self.stats.dropped_no_permission += 1;
+            return Output::None;
+        };
+        let Some(channel) = alloc.channel(cd.channel.value(), now) else {
+            self.stats.dropped_no_permission += 1;
+            return Output::None;
+        };
+        self.stats.packets_to_peer += 1;
+        self.stats.bytes_to_peer += cd.data.len() as u64;
+        Output::ToPeer { relay: alloc.relay, peer: channel.peer, data: cd.data }
+    }
+
+    fn handle_message<'a>(
+        &mut self,
+        client: ClientAddr,
+        msg: &Message<'a>,
+        now: Instant,
+        out: &mut Vec<u8>,
+        binder: &mut dyn RelayBinder,
+    ) -> Output<'a> {
+        match msg.class() {
+            Class::Request => {}
+            Class::Indication if msg.method() == Method::SEND => return self.handle_send(client, msg, now),
+            _ => return Output::None,
+        }
+        let plain = Signing { key: None, fingerprint: msg.fingerprint().is_some() };
+        let unknown: Vec<AttributeType> = msg.unknown_comprehension_required().take(16).collect();
+        if !unknown.is_empty() {
+            self.error(out, msg, codes::UNKNOWN_ATTRIBUTE, &plain, |b| {
+                b.unknown_attributes(&unknown);
+            });
+            return Output::ToClient;
+        }
+        let method = msg.method();
+        if method == Method::BINDING {
+            let mut b = MessageBuilder::new(out, Class::SuccessResponse, Method::BINDING, msg.transaction_id());
+            b.xor_mapped_address(client.addr);
+            if plain.fingerprint {
+                b.fingerprint();
+            }
+            return finish(b);
+        }
+        if ![Method::ALLOCATE, Method::REFRESH, Method::CREATE_PERMISSION, Method::CHANNEL_BIND].contains(&method) {
+            self.error(out, msg, codes::BAD_REQUEST, &plain, |_| {});
+            return Output::ToClient;
+        }
+        let auth = match self.authenticate(client, msg, now) {
+            Ok(a) => a,
+            Err((code, with_nonce)) => {
+                let nonce = self.nonce_key.issue(client.addr, self.unix_now(now));
+                let realm = self.config.realm.clone();
+                self.error(out, msg, code, &plain, |b| {
+                    if with_nonce {
+                        b.realm(&realm).nonce(&nonce);
+                    }
+                });
+                return Output::ToClient;
+            }
+        };
+        let signing = Signing { key: Some((&auth.key, auth.algorithm)), fingerprint: plain.fingerprint };
+        let result = match method {
+            Method::ALLOCATE => self.allocate(client, msg, &auth, now, binder),
+            Method::REFRESH => self.refresh(client, msg, &auth, now),
+            Method::CREATE_PERMISSION => self.create_permission(client, msg, &auth, now),
+            _ => self.channel_bind(client, msg, &auth, now),
+        };
+        match result {
+            Ok(success) => {
+                let mut b = MessageBuilder::new(out, Class::SuccessResponse, method, msg.transaction_id());
+                match success {
+                    Success::Allocated { advertised, lifetime } => {
+                        b.xor_relayed_address(advertised).lifetime(lifetime).xor_mapped_address(client.addr);
+                    }
+                    Success::Lifetime(lifetime) => {
+                        b.lifetime(lifetime);
+                    }
+                    Success::Empty => {}
+                }
+                sign(&mut b, &signing);
+                finish(b)
+            }
+            Err(code) => {
+                self.error(out, msg, code, &signing, |_| {});
+                Output::ToClient
+            }
+        }
+    }
+
+    /// Checks long-term credentials. On failure: the error code and whether REALM and a fresh
+    /// NONCE go with it.
+    fn authenticate(&mut self, client: ClientAddr, msg: &Message<'_>, now: Instant) -> Result<Authenticated, (u16, bool)> {
+        if msg.message_integrity().is_none() && msg.message_integrity_sha256().is_none() {
+            self.stats.auth_missing += 1;
+            return Err((codes::UNAUTHENTICATED, true));
+        }
+        let (Ok(Some(username)), Ok(Some(realm)), Ok(Some(nonce))) = (msg.username(), msg.realm(), msg.nonce()) else {
+            self.stats.auth_bad_credentials += 1;
+            return Err((codes::BAD_REQUEST, false));
+        };
+        let unix_now = self.unix_now(now);
+        match self.nonce_key.check(nonce, client.addr, unix_now, self.config.nonce_lifetime.as_secs()) {
+            NonceCheck::Valid => {}
+            NonceCheck::Stale | NonceCheck::Invalid => {
+                self.stats.auth_stale_nonce += 1;
+                return Err((codes::STALE_NONCE, true));
+            }
+        }
+        if realm != self.config.realm {
+            self.stats.auth_bad_credentials += 1;
+            return Err((codes::UNAUTHENTICATED, true));
+        }
+        let keys = match self.config.credentials.keys(username, unix_now) {
+            Ok(k) => k,
+            Err(CredentialError::UnknownUser | CredentialError::Expired) => {
+                self.stats.auth_bad_credentials += 1;
+                return Err((codes::UNAUTHENTICATED, true));
+            }
+        };
+        for key in keys {
+            if let Ok(algorithm) = msg.verify_integrity(key.as_bytes()) {
+                return Ok(Authenticated { username: username.to_string(), key, algorithm });
+            }
+        }
+        self.stats.auth_bad_credentials += 1;
+        Err((codes::UNAUTHENTICATED, true))
+    }
+
+    fn allocate(
+        &mut self,
+        client: ClientAddr,
+        msg: &Message<'_>,
+        auth: &Authenticated,
+        now: Instant,
+        binder: &mut dyn RelayBinder,
+    ) -> Result<Success, u16> {
+        if let Some(existing) = self.allocations.get(&client) {
+            // A retransmitted Allocate gets the original answer; anything else is a mismatch.
+            if existing.created_by == *msg.transaction_id().as_bytes() {
+                let left = existing.expires.saturating_duration_since(now).as_secs() as u32;
+                return Ok(Success::Allocated { advertised: existing.advertised, lifetime: left });
+            }
+            return Err(codes::ALLOCATION_MISMATCH);
+        }
+        match msg.requested_transport() {
+            Ok(Some(stun::transport::UDP)) => {}
+            Ok(Some(_)) => return Err(codes::UNSUPPORTED_TRANSPORT_PROTOCOL),
+            _ => return Err(codes::BAD_REQUEST),
+        }
+        let family = match (msg.requested_address_family(), msg.additional_address_family()) {
+            (Ok(Some(_)), Ok(Some(_))) => return Err(codes::BAD_REQUEST),
+            (Ok(f), Ok(_)) => f.unwrap_or(AddressFamily::V4),
+            _ => return Err(codes::BAD_REQUEST),
+        };
+        if msg.reservation_token().ok().flatten().is_some() {
+            return Err(codes::INSUFFICIENT_CAPACITY);
+        }
+        let even = msg.even_port().map_err(|_| codes::BAD_REQUEST)?.is_some();
+        let (relay_ip, advertised_ip) = match family {
+            AddressFamily::V4 => match self.config.relay_ip_v4 {
+                Some(ip) => (ip, self.config.external_ip_v4.unwrap_or(ip)),
+                None => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
+            },
+            AddressFamily::V6 => match self.config.relay_ip_v6 {
+                Some(ip) => (ip, ip),
+                None => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
+            },
+        };
+        if self.allocations.len() >= self.config.quotas.max_allocations {
+            self.stats.quota_hits += 1;
+            return Err(codes::INSUFFICIENT_CAPACITY);
+        }
+        let quota_user = quota_bucket(&auth.username).to_string();
+        if self.per_user.get(&quota_user).copied().unwrap_or(0) >= self.config.quotas.per_user {
+            self.stats.quota_hits += 1;
+            return Err(codes::ALLOCATION_QUOTA_REACHED);
+        }
+        let lifetime = self.initial_lifetime(msg.lifetime().ok().flatten());
+        let Some(port) = self.ports.take(even, |p| binder.bind(SocketAddr::new(relay_ip, p))) else {
+            self.stats.quota_hits += 1;
+            return Err(codes::INSUFFICIENT_CAPACITY);
+        };
+        let relay = SocketAddr::new(relay_ip, port);
+        let advertised = SocketAddr::new(advertised_ip, port);
+        let allocation = Allocation {
+            client,
+            relay,
+            advertised,
+            username: auth.username.clone(),
+            quota_user: quota_user.clone(),
+            expires: now + lifetime,
+            created_by: *msg.transaction_id().as_bytes(),
+            permissions: Vec::new(),
+            channels: Vec::new(),
+        };
+        self.allocations.insert(client, allocation);
+        self.by_relay.insert(relay, client);
+        *self.per_user.entry(quota_user).or_insert(0) += 1;
+        self.stats.allocations_created += 1;
+        self.events.push(Event::AllocationCreated { client, relay });
+        Ok(Success::Allocated { advertised, lifetime: lifetime.as_secs() as u32 })
+    }
+
+    fn initial_lifetime(&self, requested: Option<u32>) -> Duration {
+        let default = self.config.default_lifetime;
+        match requested {
+            Some(secs) => Duration::from_secs(u64::from(secs)).min(self.config.max_lifetime).max(default),
+            None => default,
+        }
+    }
+
+
+    fn refresh(&mut self, client: ClientAddr, msg: &Message<'_>, auth: &Authenticated, now: Instant) -> Result<Success, u16> {
+        let max = self.config.max_lifetime;
+        let default = self.config.default_lifetime;
+        let alloc = owned(&mut self.allocations, client, auth)?;
+        if let Ok(Some(family)) = msg.requested_address_family() {
+            if family != family_of(alloc.relay.ip()) {
+                return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
+            }
+        }
+        let requested = msg.lifetime().map_err(|_| codes::BAD_REQUEST)?;
+        if requested == Some(0) {
+            self.remove_allocation(client);
+            self.stats.allocations_deleted += 1;
+            return Ok(Success::Lifetime(0));
+        }
+        let lifetime = requested.map_or(default, |s| Duration::from_secs(u64::from(s)).min(max));
+        alloc.expires = now + lifetime;
+        Ok(Success::Lifetime(lifetime.as_secs() as u32))
+    }
+
+    fn create_permission(&mut self, client: ClientAddr, msg: &Message<'_>, auth: &Authenticated, now: Instant) -> Result<Success, u16> {
+        let mut peers: Vec<IpAddr> = Vec::new();
+        for peer in msg.xor_peer_addresses() {
+            let peer = peer.map_err(|_| codes::BAD_REQUEST)?;
+            if !peers.contains(&peer.ip()) {
+                peers.push(peer.ip());
+            }
+        }
+        if peers.is_empty() {
+            return Err(codes::BAD_REQUEST);
+        }
+        let limit = self.config.quotas.permissions_per_allocation;
+        let policy = self.config.policy.clone();
+        let alloc = owned(&mut self.allocations, client, auth)?;
+        let relay_family = family_of(alloc.relay.ip());
+        for ip in &peers {
+            if family_of(*ip) != relay_family {
+                return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
+            }
+            if policy.check(*ip).is_err() {
+                self.stats.peer_denied += 1;
+                return Err(codes::FORBIDDEN);
+            }
+        }
+        alloc.prune(now);
+        let new = peers.iter().filter(|ip| !alloc.permissions.iter().any(|p| p.ip == **ip)).count();
+        if alloc.permissions.len() + new > limit {
+            self.stats.quota_hits += 1;
+            return Err(codes::INSUFFICIENT_CAPACITY);
+        }
+        for ip in peers {
+            alloc.permit(ip, now + PERMISSION_LIFETIME);
+            self.stats.permissions_installed += 1;
+        }
+        Ok(Success::Empty)
+    }
+
+    fn channel_bind(&mut self, client: ClientAddr, msg: &Message<'_>, auth: &Authenticated, now: Instant) -> Result<Success, u16> {
+        let number = match msg.channel_number() {
+            Ok(Some(n)) => n,
+            _ => return Err(codes::BAD_REQUEST),
+        };
+        let peer = match msg.xor_peer_address() {
+            Ok(Some(p)) => p,
+            _ => return Err(codes::BAD_REQUEST),
+        };
+        let limit = self.config.quotas.channels_per_allocation;
+        let permission_limit = self.config.quotas.permissions_per_allocation;
+        let denied = self.config.policy.check(peer.ip()).is_err();
+        let alloc = owned(&mut self.allocations, client, auth)?;
+        if family_of(peer.ip()) != family_of(alloc.relay.ip()) {
+            return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
+        }
+        if denied {
+            self.stats.peer_denied += 1;
+            return Err(codes::FORBIDDEN);
+        }
+        alloc.prune(now);
+        let number = number.value();
+        let same_number = alloc.channels.iter().position(|c| c.number == number);
+        let same_peer = alloc.channels.iter().position(|c| c.peer == peer);
+        match (same_number, same_peer) {
+            (Some(a), Some(b)) if a == b => alloc.channels[a].expires = now + CHANNEL_LIFETIME,
+            (None, None) => {
+                if alloc.channels.len() >= limit {
+                    self.stats.quota_hits += 1;
+                    return Err(codes::INSUFFICIENT_CAPACITY);
+                }
+                if !alloc.permissions.iter().any(|p| p.ip == peer.ip()) && alloc.permissions.len() >= permission_limit {
+                    self.stats.quota_hits += 1;
+                    return Err(codes::INSUFFICIENT_CAPACITY);
+                }
+                alloc.channels.push(ChannelBinding { number, peer, expires: now + CHANNEL_LIFETIME });
+            }
+            // The number is bound to another peer, or the peer to another number.
+            _ => return Err(codes::BAD_REQUEST),
+        }
+        alloc.permit(peer.ip(), now + PERMISSION_LIFETIME);
+        self.stats.channels_bound += 1;
+        Ok(Success::Empty)
+    }
+
+    fn handle_send<'a>(&mut self, client: ClientAddr, msg: &Message<'a>, now: Instant) -> Output<'a> {
+        let (Ok(Some(peer)), Some(data)) = (msg.xor_peer_address(), msg.data()) else {
+            self.stats.malformed += 1;
+            return Output::None;
+        };
+        let Some(alloc) = self.allocations.get(&client) else {
+            self.stats.dropped_no_permission += 1;
+            return Output::None;
+        };
+        if !alloc.permits(peer.ip(), now) {
+            self.stats.dropped_no_permission += 1;
+            return Output::None;
+        }
+        self.stats.packets_to_peer += 1;
+        self.stats.bytes_to_peer += data.len() as u64;
+        Output::ToPeer { relay: alloc.relay, peer, data }
+    }
+
+    /// Handles a datagram that arrived at relay socket `relay` from `peer`. When it may pass,
+    /// writes the ChannelData or Data indication for the client into `out` and returns the client.
+    pub fn handle_peer(&mut self, relay: SocketAddr, peer: SocketAddr, data: &[u8], now: Instant, out: &mut Vec<u8>) -> Option<ClientAddr> {
+        let client = *self.by_relay.get(&relay)?;
+        let alloc = self.allocations.get(&client)?;
+        if !alloc.permits(peer.ip(), now) {
+            self.stats.dropped_no_permission += 1;
+            return None;
+        }
+        out.clear();
+        if let Some(channel) = alloc.channel_for_peer(peer, now) {
+            let number = ChannelNumber::new(channel.number).ok()?;
+            let header = ChannelData::header(number, data.len()).ok()?;
+            out.extend_from_slice(&header);
+            out.extend_from_slice(data);
+            if client.transport == Transport::Tcp {
+                out.resize(out.len().next_multiple_of(4), 0);
+            }
+        } else {
+            let tid = TransactionId::new(rand::random());
+            let mut b = MessageBuilder::new(out, Class::Indication, Method::DATA, tid);
+            b.xor_peer_address(peer).data(data);
+            b.finish().ok()?;
+        }
+        self.stats.packets_to_client += 1;
+        self.stats.bytes_to_client += data.len() as u64;
+        Some(client)
+    }
+
+    /// The client's TCP connection closed: its allocation goes with it (RFC 8656 §3.1).
+    pub fn client_closed(&mut self, client: ClientAddr) {
+        if self.remove_allocation(client) {
+            self.stats.allocations_deleted += 1;
+        }
+    }
+
+    /// Expires allocations, permissions and channels whose time has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<ClientAddr> = self.allocations.values().filter(|a| a.expires <= now).map(|a| a.client).collect();
+        for client in expired {
+            self.remove_allocation(client);
+            self.stats.allocations_expired += 1;
+        }
+        for alloc in self.allocations.values_mut() {
+            alloc.prune(now);
+        }
+    }
+
+    fn remove_allocation(&mut self, client: ClientAddr) -> bool {
+        let Some(alloc) = self.allocations.remove(&client) else {
+            return false;
+        };
+        self.by_relay.remove(&alloc.relay);
+        self.ports.release(alloc.relay.port());
+        if let Some(n) = self.per_user.get_mut(&alloc.quota_user) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_user.remove(&alloc.quota_user);
+            }
+        }
+        self.events.push(Event::AllocationRemoved { client, relay: alloc.relay });
+        true
+    }
+
+    fn error(&mut self, out: &mut Vec<u8>, msg: &Message<'_>, code: u16, signing: &Signing<'_>, extra: impl FnOnce(&mut MessageBuilder<'_>)) {
+        let mut b = MessageBuilder::new(out, Class::ErrorResponse, msg.method(), msg.transaction_id());
+        b.error_code(code, default_reason(code));
+        extra(&mut b);
+        sign(&mut b, signing);
+        if b.finish().is_err() {
+            out.clear();
+        }
+    }
+}
+
+/// The allocation of `client`, if `auth` is the user that created it (else 437 or 441).
+fn owned<'m>(allocations: &'m mut HashMap<ClientAddr, Allocation>, client: ClientAddr, auth: &Authenticated) -> Result<&'m mut Allocation, u16> {
+    let alloc = allocations.get_mut(&client).ok_or(codes::ALLOCATION_MISMATCH)?;
+    if alloc.username != auth.username {
+        return Err(codes::WRONG_CREDENTIALS);
+    }
+    Ok(alloc)
+}
+
+/// The result of a successful request, before encoding.
+enum Success {
+    Allocated { advertised: SocketAddr, lifetime: u32 },
+    Lifetime(u32),
+    Empty,
+}
+
+fn sign(b: &mut MessageBuilder<'_>, signing: &Signing<'_>) {
+    if let Some((key, algorithm)) = signing.key {
+        match algorithm {
+            IntegrityAlgorithm::Sha1 => b.message_integrity(key.as_bytes()),
+            IntegrityAlgorithm::Sha256 => b.message_integrity_sha256(key.as_bytes()),
+        };
+    }
+    if signing.fingerprint {
+        b.fingerprint();
+    }
+}
+
+fn finish<'a>(b: MessageBuilder<'_>) -> Output<'a> {
+    match b.finish() {
+        Ok(_) => Output::ToClient,
+        Err(_) => Output::None,
+    }
+}
+
+fn family_of(ip: IpAddr) -> AddressFamily {
+    match ip {
+        IpAddr::V4(_) => AddressFamily::V4,
+        IpAddr::V6(_) => AddressFamily::V6,
+    }
+}
+
+/// The quota bucket for a username: for TURN REST usernames `expiry:user`, the user part (so a
+/// client cannot dodge the quota by minting new expiry times); otherwise the whole name.
+fn quota_bucket(username: &str) -> &str {
+    match username.split_once(':') {
+        Some((expiry, user)) if !user.is_empty() && expiry.bytes().all(|b| b.is_ascii_digit()) => user,
+        _ => username,
+    }
+}
