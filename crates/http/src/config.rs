@@ -33,6 +33,25 @@ impl PublicUrl {
     }
 }
 
+/// The built-in TURN server as clients should be told about it. Not `Debug`: it holds the secret.
+#[derive(Clone)]
+pub struct TurnAdvert {
+    /// The REST secret credentials are minted with.
+    pub secret: String,
+    /// The TURN port (UDP and TCP).
+    pub port: u16,
+    /// The host to put in `turn:` URIs; `None` uses the host the client reached the web server at.
+    pub host: Option<String>,
+    /// How long minted credentials last.
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for TurnAdvert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnAdvert").field("port", &self.port).field("host", &self.host).finish_non_exhaustive()
+    }
+}
+
 /// Everything the HTTP layer is configured with.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -54,6 +73,8 @@ pub struct HttpConfig {
     pub header_message: String,
     /// Whether the web client joins without asking (`bypass_join_confirmation`).
     pub bypass_join_confirmation: bool,
+    /// The built-in TURN server, whose credentials the ICE config mints.
+    pub turn: Option<TurnAdvert>,
 }
 
 impl Default for HttpConfig {
@@ -68,6 +89,7 @@ impl Default for HttpConfig {
             ice_servers: Vec::new(),
             header_message: String::new(),
             bypass_join_confirmation: false,
+            turn: None,
         }
     }
 }

@@ -20,7 +20,7 @@ mod serve;
 mod state;
 mod ws;
 
-pub use config::{HttpConfig, PublicUrl};
+pub use config::{HttpConfig, PublicUrl, TurnAdvert};
 pub use metrics_names::describe_metrics;
 pub use router::router;
 pub use serve::{serve, ServeConfig};

@@ -25,6 +25,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/bye/{room}/{client}", post(room_api::leave))
         .route("/params", get(room_api::params))
         .route("/v1alpha/iceconfig", post(ice::ice_config))
+        .route("/turn", get(ice::turn_rest))
         .route("/ws", get(ws::upgrade))
         .route("/ws/{room}/{client}", any(collider_http::room_client))
         .route("/status", any(collider_http::status))

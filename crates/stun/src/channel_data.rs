@@ -34,6 +34,20 @@ impl ChannelNumber {
         n >= ChannelNumber::MIN && n <= ChannelNumber::MAX
     }
 
+    /// Highest channel number of RFC 5766, which allowed 0x4000..=0x7FFF. RFC 8656 reserved
+    /// 0x5000..=0x7FFF (RFC 7983 demultiplexing), but coturn and its client tools still use them.
+    pub const RFC5766_MAX: u16 = 0x7FFF;
+
+    /// Like [`ChannelNumber::new`] with RFC 5766's wider range, for servers that opt in to
+    /// interoperate with older clients.
+    pub const fn new_rfc5766(n: u16) -> Result<ChannelNumber, Error> {
+        if n >= ChannelNumber::MIN && n <= ChannelNumber::RFC5766_MAX {
+            Ok(ChannelNumber(n))
+        } else {
+            Err(Error::InvalidChannelNumber(n))
+        }
+    }
+
     /// The number.
     pub const fn value(self) -> u16 {
         self.0
@@ -55,6 +69,15 @@ impl<'a> ChannelData<'a> {
     /// hold up to 3 bytes of padding after it (required on TCP/TLS, optional
     /// on UDP) but nothing more.
     pub fn decode(buf: &'a [u8]) -> Result<ChannelData<'a>, Error> {
+        Self::decode_in_range(buf, false)
+    }
+
+    /// [`ChannelData::decode`] accepting RFC 5766's channel range 0x4000..=0x7FFF.
+    pub fn decode_rfc5766(buf: &'a [u8]) -> Result<ChannelData<'a>, Error> {
+        Self::decode_in_range(buf, true)
+    }
+
+    fn decode_in_range(buf: &'a [u8], rfc5766: bool) -> Result<ChannelData<'a>, Error> {
         let (channel, len, rest) = match buf {
             [c0, c1, l0, l1, rest @ ..] => (
                 u16::from_be_bytes([*c0, *c1]),
@@ -68,7 +91,7 @@ impl<'a> ChannelData<'a> {
                 })
             }
         };
-        let channel = ChannelNumber::new(channel)?;
+        let channel = if rfc5766 { ChannelNumber::new_rfc5766(channel)? } else { ChannelNumber::new(channel)? };
         let data = rest.get(..len).ok_or(Error::TooShort {
             needed: CHANNEL_DATA_HEADER_LEN + len,
             available: buf.len(),

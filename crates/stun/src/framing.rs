@@ -4,7 +4,7 @@
 //! the next frame is, so the I/O layer can cut the stream without parsing.
 
 use crate::attributes::padded_len;
-use crate::channel_data::{ChannelNumber, CHANNEL_DATA_HEADER_LEN};
+use crate::channel_data::CHANNEL_DATA_HEADER_LEN;
 use crate::error::Error;
 use crate::header::{HEADER_LEN, MAGIC_COOKIE};
 
@@ -69,7 +69,9 @@ pub fn next_frame(buf: &[u8]) -> Result<Option<Frame>, Error> {
             }))
         }
         Some(FrameKind::ChannelData) => {
-            ChannelNumber::new(u16::from_be_bytes([b0, b1]))?;
+            // The first two bits say ChannelData; whether the number is a valid channel
+            // (RFC 8656 or RFC 5766 range) is for the decoder to judge, so framing serves both.
+            let _ = b1;
             Ok(Some(Frame {
                 kind: FrameKind::ChannelData,
                 len: CHANNEL_DATA_HEADER_LEN + padded_len(usize::from(length)),
@@ -106,10 +108,13 @@ mod tests {
             Err(Error::UnalignedLength(7))
         );
         assert_eq!(next_frame(&[0x80, 0, 0, 0]), Err(Error::UnknownFrame(0x80)));
+        // Framing cuts RFC 5766 channels too; the decoder judges the range.
         assert_eq!(
             next_frame(&[0x50, 0, 0, 0]),
-            Err(Error::InvalidChannelNumber(0x5000))
+            Ok(Some(Frame { kind: FrameKind::ChannelData, len: 4 }))
         );
+        assert!(crate::ChannelData::decode(&[0x50, 0, 0, 0]).is_err());
+        assert!(crate::ChannelData::decode_rfc5766(&[0x7b, 0xf7, 0, 0]).is_ok());
         assert!(next_frame(&[0, 1, 0, 0, 1, 2, 3, 4]).is_err());
     }
 }

@@ -9,6 +9,7 @@ use rooms::RoomLimits;
 use signaling::HubConfig;
 
 use crate::options::{LogFormat, Options};
+use turn::core::{PortRange, Quotas, StaticUser};
 
 /// A configuration error that names the key at fault and what would fix it.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,89 @@ pub struct Config {
     pub rooms: RoomLimits,
     /// Signaling limits.
     pub hub: HubConfig,
+    /// The built-in STUN/TURN server, unless disabled.
+    pub turn: Option<TurnSettings>,
+}
+
+/// The built-in TURN server's settings. Not `Debug`: it holds secrets.
+#[derive(Clone)]
+pub struct TurnSettings {
+    /// UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// Relay ports.
+    pub relay_ports: PortRange,
+    /// Advertised relay address, if set.
+    pub external_ip: Option<std::net::IpAddr>,
+    /// Realm.
+    pub realm: String,
+    /// REST secrets; empty means "generate one in the data directory".
+    pub secrets: Vec<String>,
+    /// Static users.
+    pub users: Vec<StaticUser>,
+    /// Peer networks allowed despite the deny-list.
+    pub allow_peers: Vec<ipnet::IpNet>,
+    /// Loopback peers allowed (tests only).
+    pub allow_loopback_peers: bool,
+    /// RFC 5766 channel range accepted.
+    pub rfc5766_channels: bool,
+    /// Resource limits.
+    pub quotas: Quotas,
+    /// UDP worker sockets.
+    pub workers: usize,
+    /// Lifetime of minted credentials.
+    pub credential_ttl: Duration,
+}
+
+impl std::fmt::Debug for TurnSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnSettings").field("listen", &self.listen).field("realm", &self.realm).finish_non_exhaustive()
+    }
+}
+
+fn resolve_turn(o: &Options) -> Result<Option<TurnSettings>, ConfigError> {
+    if !o.turn_enabled.unwrap_or(true) {
+        return Ok(None);
+    }
+    let relay_ports = PortRange::parse(o.turn_relay_ports.as_deref().unwrap_or("49152-65535")).map_err(|m| invalid("turn_relay_ports", m))?;
+    let mut users = Vec::new();
+    for entry in &o.turn_users {
+        let Some((user, pass)) = entry.split_once(':').filter(|(u, p)| !u.is_empty() && !p.is_empty()) else {
+            return Err(invalid("turn_users", "each user must be USER:PASSWORD (the value is not shown)"));
+        };
+        users.push(StaticUser { username: user.to_string(), password: pass.to_string() });
+    }
+    if o.turn_secrets.iter().any(|s| s.len() < 8) {
+        return Err(invalid("turn_secrets", "each secret must be at least 8 characters (the value is not shown)"));
+    }
+    let mut allow_peers = Vec::new();
+    for cidr in &o.turn_allow_peers {
+        let net = cidr
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| invalid("turn_allow_peers", format!("{cidr:?} is not a CIDR such as 10.0.0.0/8")))?;
+        allow_peers.push(net);
+    }
+    let quotas = Quotas {
+        max_allocations: at_least("turn_max_allocations", o.turn_max_allocations.unwrap_or(10_000), 1)?,
+        per_user: at_least("turn_user_quota", o.turn_user_quota.unwrap_or(10), 1)?,
+        permissions_per_allocation: at_least("turn_max_permissions", o.turn_max_permissions.unwrap_or(10), 1)?,
+        channels_per_allocation: at_least("turn_max_channels", o.turn_max_channels.unwrap_or(64), 1)?,
+    };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    Ok(Some(TurnSettings {
+        listen: o.turn_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 3478))),
+        relay_ports,
+        external_ip: o.turn_external_ip,
+        realm: o.turn_realm.clone().unwrap_or_else(|| "switchboard".into()),
+        secrets: o.turn_secrets.clone(),
+        users,
+        allow_peers,
+        allow_loopback_peers: o.turn_allow_loopback_peers.unwrap_or(false),
+        rfc5766_channels: o.turn_rfc5766_channels.unwrap_or(false),
+        quotas,
+        workers: at_least("turn_workers", o.turn_workers.unwrap_or(cores), 1)?,
+        credential_ttl: duration("turn_credential_ttl", o.turn_credential_ttl.as_deref(), "24h")?,
+    }))
 }
 
 impl Config {
@@ -80,6 +164,7 @@ impl Config {
 
     /// Applies defaults to merged options and validates them.
     pub fn resolve(o: Options) -> Result<Self, ConfigError> {
+        let turn = resolve_turn(&o)?;
         let public_url = o
             .public_url
             .as_deref()
@@ -112,6 +197,7 @@ impl Config {
             ice_servers: o.ice_servers,
             header_message: o.header_message.unwrap_or_default(),
             bypass_join_confirmation: o.bypass_join_confirmation.unwrap_or(false),
+            turn: None,
         };
         let serve = ServeConfig {
             max_connections: at_least("max_connections", o.max_connections.unwrap_or(16_384), 1)?,
@@ -134,6 +220,7 @@ impl Config {
             return Err(invalid("reconnect_window", "must be more than 0"));
         }
         Ok(Self {
+            turn,
             listen: o.listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
             data_dir: o.data_dir.unwrap_or_else(|| PathBuf::from("switchboard-data")),
             log: o.log.unwrap_or_else(|| "info".into()),

@@ -5,6 +5,7 @@
 mod banner;
 mod config;
 mod options;
+mod turn_service;
 
 use std::sync::Arc;
 
@@ -22,11 +23,29 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(options)?;
     init_logging(&config)?;
     match command {
-        Command::Serve => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-            runtime.block_on(serve(config))
-        }
+        Command::Serve => runtime()?.block_on(serve(config)),
+        Command::Turn => runtime()?.block_on(turn_only(config)),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// `switchboard turn`: only the STUN/TURN server.
+async fn turn_only(config: Config) -> anyhow::Result<()> {
+    let Some(settings) = config.turn.as_ref() else {
+        anyhow::bail!("`switchboard turn` with TURN disabled (turn_enabled = false) has nothing to run");
+    };
+    raise_open_file_limit(config.serve.max_connections);
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    drop(prometheus);
+    let started = turn_service::start(settings, &config.data_dir).await?;
+    shutdown_signal().await;
+    started.running.stop();
+    Ok(())
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
@@ -60,8 +79,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("installing the metrics recorder")?;
     http_api::describe_metrics();
 
+    let mut http_config = config.http.clone();
+    let turn = match config.turn.as_ref() {
+        Some(settings) => {
+            let started = turn_service::start(settings, &config.data_dir).await?;
+            http_config.turn = Some(started.advert.clone());
+            Some(started)
+        }
+        None => None,
+    };
+
     let rooms = Arc::new(MemoryRoomStore::new(config.rooms.clone()));
-    let state = http_api::AppState::new(config.http.clone(), rooms, config.hub.clone(), Box::new(move || prometheus.render()));
+    let state = http_api::AppState::new(http_config, rooms, config.hub.clone(), Box::new(move || prometheus.render()));
     tokio::spawn(state.clone().housekeeping());
 
     let listener = TcpListener::bind(config.listen)
@@ -73,6 +102,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%bound, data_dir = %config.data_dir.display(), "serving");
 
     http_api::serve(listener, http_api::router(state), config.serve.clone(), shutdown_signal()).await?;
+    if let Some(t) = turn {
+        t.running.stop();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,4 +5,5 @@
 #![forbid(unsafe_code)]
 
 pub mod core;
+pub mod io;
 pub mod policy;

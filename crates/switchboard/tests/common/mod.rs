@@ -59,6 +59,12 @@ const ENV_VARS: &[&str] = &[
     "SWITCHBOARD_BYPASS_JOIN_CONFIRMATION",
 ];
 
+/// A number unique within this test process.
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A running `switchboard` process, killed on drop.
 pub struct Server {
     child: Child,
@@ -131,6 +137,15 @@ impl Server {
         let bin = env!("CARGO_BIN_EXE_switchboard");
         let mut cmd = Command::new(bin);
         cmd.arg("--listen").arg("127.0.0.1:0");
+        // The built-in TURN server starts too: keep it off the default port and out of the
+        // source tree (its generated secret goes to the data directory).
+        if !args.iter().any(|a| a.starts_with("--turn-listen") || a.starts_with("--turn-enabled")) {
+            cmd.arg("--turn-listen").arg("127.0.0.1:0");
+        }
+        if !args.iter().any(|a| a.starts_with("--data-dir")) {
+            let dir = std::env::temp_dir().join(format!("switchboard-test-{}-{}", std::process::id(), next_id()));
+            cmd.arg("--data-dir").arg(dir);
+        }
         cmd.args(args);
         for v in ENV_VARS {
             cmd.env_remove(v);

@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub max_lifetime: Duration,
     /// How long a nonce stays valid before 438 (stateless: checked by its embedded time).
     pub nonce_lifetime: Duration,
+    /// Accept RFC 5766's channel numbers 0x4000..=0x7FFF instead of RFC 8656's 0x4000..=0x4FFF.
+    /// coturn's client tools pick channels up to 0x7FFF; browsers stay in the RFC 8656 range.
+    pub rfc5766_channels: bool,
 }
 
 impl ServerConfig {
@@ -67,6 +70,7 @@ impl ServerConfig {
             default_lifetime: Duration::from_secs(600),
             max_lifetime: Duration::from_secs(3600),
             nonce_lifetime: Duration::from_secs(600),
+            rfc5766_channels: false,
         }
     }
 }

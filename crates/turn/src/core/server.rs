@@ -146,7 +146,7 @@ impl Server {
         binder: &mut dyn RelayBinder,
     ) -> Output<'a> {
         match packet.first() {
-            Some(0x40..=0x4F) => self.handle_channel_data(client, packet, now),
+            Some(0x40..=0x7F) => self.handle_channel_data(client, packet, now),
             Some(0x00..=0x03) => match Message::parse(packet) {
                 Ok(msg) => self.handle_message(client, &msg, now, out, binder),
                 Err(_) => {
@@ -162,7 +162,8 @@ impl Server {
     }
 
     fn handle_channel_data<'a>(&mut self, client: ClientAddr, packet: &'a [u8], now: Instant) -> Output<'a> {
-        let Ok(cd) = ChannelData::decode(packet) else {
+        let decoded = if self.config.rfc5766_channels { ChannelData::decode_rfc5766(packet) } else { ChannelData::decode(packet) };
+        let Ok(cd) = decoded else {
             self.stats.malformed += 1;
             return Output::None;
         };
@@ -436,10 +437,14 @@ impl Server {
     }
 
     fn channel_bind(&mut self, client: ClientAddr, msg: &Message<'_>, auth: &Authenticated, now: Instant) -> Result<Success, u16> {
-        let number = match msg.channel_number() {
-            Ok(Some(n)) => n,
+        let number = match msg.attribute_value(AttributeType::CHANNEL_NUMBER) {
+            Some(&[hi, lo, _, _]) => u16::from_be_bytes([hi, lo]),
             _ => return Err(codes::BAD_REQUEST),
         };
+        let valid = if self.config.rfc5766_channels { ChannelNumber::new_rfc5766(number) } else { ChannelNumber::new(number) };
+        if valid.is_err() {
+            return Err(codes::BAD_REQUEST);
+        }
         let peer = match msg.xor_peer_address() {
             Ok(Some(p)) => p,
             _ => return Err(codes::BAD_REQUEST),
@@ -456,7 +461,6 @@ impl Server {
             return Err(codes::FORBIDDEN);
         }
         alloc.prune(now);
-        let number = number.value();
         let same_number = alloc.channels.iter().position(|c| c.number == number);
         let same_peer = alloc.channels.iter().position(|c| c.peer == peer);
         match (same_number, same_peer) {
@@ -509,9 +513,9 @@ impl Server {
         }
         out.clear();
         if let Some(channel) = alloc.channel_for_peer(peer, now) {
-            let number = ChannelNumber::new(channel.number).ok()?;
-            let header = ChannelData::header(number, data.len()).ok()?;
-            out.extend_from_slice(&header);
+            let len = u16::try_from(data.len()).ok()?;
+            out.extend_from_slice(&channel.number.to_be_bytes());
+            out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(data);
             if client.transport == Transport::Tcp {
                 out.resize(out.len().next_multiple_of(4), 0);

@@ -322,6 +322,30 @@ fn channel_data_flows_both_ways_after_channel_bind() {
 }
 
 #[test]
+fn rfc5766_channel_numbers_only_when_enabled() {
+    for (legacy, expect_ok) in [(false, false), (true, true)] {
+        let mut h = Harness::with(|c| c.rfc5766_channels = legacy);
+        let c = h.client("198.51.100.1:4000", "alice", "secret");
+        let relay = relayed(&h.allocate(&c, 2));
+        let p = peer("203.0.114.7:7000");
+        let resp = h.request(&c, Method::CHANNEL_BIND, 3, |b| {
+            b.attribute(stun::AttributeType::CHANNEL_NUMBER, &[0x7b, 0xf7, 0, 0]).xor_peer_address(p);
+        });
+        let m = Message::parse(&resp).unwrap();
+        assert_eq!(m.class() == Class::SuccessResponse, expect_ok, "legacy={legacy}");
+        let packet = [0x7b, 0xf7, 0x00, 0x02, b'h', b'i'];
+        let out = h.server.handle_client(c.addr, &packet, h.now, &mut h.out, &mut AllBind);
+        if expect_ok {
+            assert_eq!(out, Output::ToPeer { relay, peer: p, data: b"hi" });
+            assert_eq!(h.server.handle_peer(relay, p, b"yo", h.now, &mut h.out), Some(c.addr));
+            assert_eq!(&h.out[..2], &[0x7b, 0xf7]);
+        } else {
+            assert_eq!(out, Output::None);
+        }
+    }
+}
+
+#[test]
 fn send_and_data_indications_need_a_permission() {
     let mut h = Harness::new();
     let c = h.client("198.51.100.1:4000", "alice", "secret");
