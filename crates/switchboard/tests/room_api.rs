@@ -330,7 +330,7 @@ async fn iceconfig_returns_configured_urls_with_cors() {
 
 #[tokio::test]
 async fn iceconfig_without_servers_is_empty_list() {
-    let srv = Server::start();
+    let srv = Server::start_with(&["--turn-enabled", "false"]);
     let r = srv.post("/v1alpha/iceconfig", Vec::new()).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("*"), "{r:?}");
