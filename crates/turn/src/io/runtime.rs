@@ -147,6 +147,7 @@ pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
         udp_sockets.push(Arc::new(reuseport_udp(local_addr)?));
     }
     let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let max_tcp = config.core.quotas.max_allocations.saturating_add(1024);
     let core = Server::new(config.core, NonceKey::random(), Instant::now(), unix_now);
     let shared = Arc::new(Shared {
         core: Mutex::new(core),
@@ -159,7 +160,7 @@ pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
     for socket in udp_sockets {
         tasks.push(tokio::spawn(super::udp::run(shared.clone(), socket)));
     }
-    tasks.push(tokio::spawn(super::tcp::accept_loop(shared.clone(), tcp)));
+    tasks.push(tokio::spawn(super::tcp::accept_loop(shared.clone(), tcp, max_tcp)));
     tasks.push(tokio::spawn(timer(shared.clone())));
     Ok(RunningTurn { local_addr, tasks })
 }

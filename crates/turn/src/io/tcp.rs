@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::runtime::{Shared, SocketBinder};
@@ -13,15 +13,27 @@ use crate::core::{ClientAddr, Event, Output, Transport};
 
 /// Largest frame accepted on a stream (a STUN message or ChannelData is at most 64 KiB + header).
 const MAX_FRAME: usize = 65_536 + 4;
-/// A TCP client that sends nothing for this long is dropped (its allocation goes with it).
-const IDLE: Duration = Duration::from_secs(3600);
+/// A TCP client that sends nothing for this long is dropped (its allocation goes with it; a
+/// live client refreshes well within the 600 s default lifetime).
+const IDLE: Duration = Duration::from_secs(600);
 
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// Accepts TCP clients, at most `max_connections` at once (more are closed at once).
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, max_connections: usize) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    metrics::counter!("switchboard_turn_tcp_refused_total").increment(1);
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve(shared.clone(), stream, peer));
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    serve(shared, stream, peer).await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 tracing::debug!(error = %e, "TURN TCP accept failed");
@@ -31,11 +43,16 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+/// Serves one stream client. Generic over the stream so a TLS listener (`turns:`) can hand over
+/// its decrypted streams unchanged.
+pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let client = ClientAddr { transport: Transport::Tcp, addr: peer };
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
     shared.tcp_clients.write().insert(client, tx);
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut out = Vec::with_capacity(1500);
