@@ -110,7 +110,8 @@ impl<C: Connection> Hub<C> {
     }
 
     /// Finds or creates `client` in `room`; a new client starts unregistered with a removal
-    /// deadline. Returns its index.
+    /// deadline. Returns its index. It fails only when the room already holds two other clients,
+    /// so a failure never leaves an empty room behind.
     fn get_or_create(
         &self,
         shard: &mut Shard<C>,
@@ -141,7 +142,7 @@ impl<C: Connection> Hub<C> {
         Ok(clients.len() - 1)
     }
 
-    /// Drops a room left with no clients (for instance after a failed register).
+    /// Drops a room left with no clients.
     fn drop_if_empty(&self, shard: &mut Shard<C>, room: &RoomId) {
         if shard.get(room).is_some_and(|c| c.is_empty()) {
             shard.remove(room);
@@ -152,13 +153,7 @@ impl<C: Connection> Hub<C> {
     /// Binds `conn` to `(room, client)` and flushes the other client's queue to it (§3.2).
     pub fn register(&self, room: &RoomId, client: &ClientId, conn: Arc<C>, now: Instant) -> Result<(), SignalingError> {
         let mut shard = self.shard(room).lock();
-        let index = match self.get_or_create(&mut shard, room, client, now) {
-            Ok(i) => i,
-            Err(e) => {
-                self.drop_if_empty(&mut shard, room);
-                return Err(e);
-            }
-        };
+        let index = self.get_or_create(&mut shard, room, client, now)?;
         let clients = shard.get_mut(room).expect("room exists after get_or_create");
         if clients[index].conn.is_some() {
             return Err(SignalingError::DuplicatedRegistration);
@@ -180,13 +175,7 @@ impl<C: Connection> Hub<C> {
     /// that client is absent or cannot take it now (§3.5). Creates room and sender as needed.
     pub fn send(&self, room: &RoomId, src: &ClientId, msg: Arc<str>, now: Instant) -> Result<(), SignalingError> {
         let mut shard = self.shard(room).lock();
-        let index = match self.get_or_create(&mut shard, room, src, now) {
-            Ok(i) => i,
-            Err(e) => {
-                self.drop_if_empty(&mut shard, room);
-                return Err(e);
-            }
-        };
+        let index = self.get_or_create(&mut shard, room, src, now)?;
         let clients = shard.get_mut(room).expect("room exists after get_or_create");
         let delivered = clients
             .iter()
