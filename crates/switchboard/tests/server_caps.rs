@@ -93,7 +93,7 @@ fn invalid_options_stop_the_start_with_the_key_named() {
     assert!(err.contains("reconnect_window") && err.contains("--reconnect-window"), "{err}");
     let err = run_expecting_failure(&["--listen", "127.0.0.1:0", "--public-url", "calls.example.org"]);
     assert!(err.contains("public_url"), "{err}");
-    let dir = std::env::temp_dir().join(format!("sb-bad-config-{}", rand_suffix()));
+    let dir = std::env::temp_dir().join(format!("sb-bad-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
     std::fs::write(&path, "lisen = \"127.0.0.1:0\"\n").unwrap();
