@@ -72,6 +72,10 @@ pub fn room_parameters(input: &ParamsInput<'_>, room: Option<RoomPart<'_>>) -> M
     p.insert("wss_post_url".into(), Value::String(wss_post_url));
     p.insert("bypass_join_confirmation".into(), bool_string(input.config.bypass_join_confirmation));
     p.insert("version_info".into(), Value::String(version_info()));
+    if input.config.turn.is_some() {
+        // Old AppRTCDemo Android forks read `turn_url` unconditionally and GET it (§1.14).
+        p.insert("turn_url".into(), Value::String(format!("{}/turn?username=&key=", input.origin.base_url())));
+    }
 
     if let Some(room) = room {
         p.insert("room_id".into(), Value::String(room.room_id.to_string()));

@@ -51,6 +51,16 @@ async fn legacy_turn_rest_endpoint_answers_in_its_own_shape() {
 }
 
 #[tokio::test]
+async fn old_android_forks_find_turn_url_in_the_join_params() {
+    let srv = Server::start_with(&["--turn-secret", "a-test-secret"]);
+    let joined = srv.join(&common::room("turnurl")).await;
+    let url = joined.params["turn_url"].as_str().expect("turn_url in params").to_string();
+    assert!(url.starts_with(&format!("http://{}/turn?", srv.addr)), "{url}");
+    let v: Value = srv.get(&url).await.json();
+    assert!(v["uris"].as_array().is_some_and(|u| !u.is_empty()), "{v}");
+}
+
+#[tokio::test]
 async fn without_a_configured_secret_one_is_generated_and_kept() {
     let dir = std::env::temp_dir().join(format!("sb-secret-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
