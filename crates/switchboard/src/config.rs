@@ -76,6 +76,10 @@ pub struct Config {
 pub struct TurnSettings {
     /// UDP and TCP listen address.
     pub listen: SocketAddr,
+    /// IPv6 listen address (RFC 6156), if any.
+    pub listen_v6: ListenV6,
+    /// Advertised IPv6 relay address, if set.
+    pub external_ip_v6: Option<std::net::IpAddr>,
     /// Relay ports.
     pub relay_ports: PortRange,
     /// Advertised relay address, if set.
@@ -98,6 +102,17 @@ pub struct TurnSettings {
     pub workers: usize,
     /// Lifetime of minted credentials.
     pub credential_ttl: Duration,
+}
+
+/// Whether and where TURN listens on IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenV6 {
+    /// `[::]` on the TURN port when the IPv4 listen address is 0.0.0.0 and IPv6 works here.
+    Auto,
+    /// IPv4 only.
+    Off,
+    /// This address.
+    At(SocketAddr),
 }
 
 impl std::fmt::Debug for TurnSettings {
@@ -135,9 +150,19 @@ fn resolve_turn(o: &Options) -> Result<Option<TurnSettings>, ConfigError> {
         permissions_per_allocation: at_least("turn_max_permissions", o.turn_max_permissions.unwrap_or(10), 1)?,
         channels_per_allocation: at_least("turn_max_channels", o.turn_max_channels.unwrap_or(64), 1)?,
     };
+    let listen_v6 = match o.turn_listen_v6.as_deref().unwrap_or("auto") {
+        "auto" => ListenV6::Auto,
+        "off" => ListenV6::Off,
+        other => match other.parse::<SocketAddr>() {
+            Ok(addr) if addr.is_ipv6() => ListenV6::At(addr),
+            _ => return Err(invalid("turn_listen_v6", format!("{other:?} is not an IPv6 address like [::]:3478, \"auto\" or \"off\""))),
+        },
+    };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     Ok(Some(TurnSettings {
         listen: o.turn_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 3478))),
+        listen_v6,
+        external_ip_v6: o.turn_external_ip_v6,
         relay_ports,
         external_ip: o.turn_external_ip,
         realm: o.turn_realm.clone().unwrap_or_else(|| "switchboard".into()),

@@ -142,6 +142,16 @@ pub struct Options {
     #[arg(global = true, long, env = "SWITCHBOARD_TURN_LISTEN", value_name = "ADDR")]
     pub turn_listen: Option<SocketAddr>,
 
+    /// IPv6 listen address for IPv6 clients and relays (RFC 6156): an address, "auto" ([::] on
+    /// the TURN port when --turn-listen is 0.0.0.0, if the machine has IPv6) or "off". [default: auto]
+    #[arg(global = true, long, env = "SWITCHBOARD_TURN_LISTEN_V6", value_name = "ADDR|auto|off")]
+    pub turn_listen_v6: Option<String>,
+
+    /// The IPv6 relay address advertised to clients. [default: the IPv6 listen address, or the
+    /// first global IPv6 address]
+    #[arg(global = true, long, env = "SWITCHBOARD_TURN_EXTERNAL_IP_V6", value_name = "IP")]
+    pub turn_external_ip_v6: Option<std::net::IpAddr>,
+
     /// Relay ports, LO-HI. [default: 49152-65535]
     #[arg(global = true, long, env = "SWITCHBOARD_TURN_RELAY_PORTS", value_name = "LO-HI")]
     pub turn_relay_ports: Option<String>,
@@ -229,7 +239,7 @@ impl Options {
         merge_fields!(hi, lo; listen, public_url, data_dir, log, log_format, reconnect_window, room_ttl,
             ws_idle_timeout, request_timeout, drain_timeout, max_id_len, max_body_bytes, max_stored_messages,
             max_queued_messages, max_ws_frame_bytes, max_connections, max_rooms, header_message,
-            bypass_join_confirmation, turn_enabled, turn_listen, turn_relay_ports, turn_external_ip, turn_realm,
+            bypass_join_confirmation, turn_enabled, turn_listen, turn_listen_v6, turn_external_ip_v6, turn_relay_ports, turn_external_ip, turn_realm,
             turn_allow_loopback_peers, turn_rfc5766_channels, turn_max_allocations, turn_user_quota, turn_max_permissions, turn_max_channels,
             turn_workers, turn_credential_ttl)
     }

@@ -2,7 +2,7 @@
 //! the room server.
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use anyhow::Context;
@@ -10,7 +10,20 @@ use turn::core::{Credentials, ServerConfig};
 use turn::io::{RunningTurn, TurnIoConfig};
 use turn::policy::PeerPolicy;
 
-use crate::config::TurnSettings;
+use crate::config::{ListenV6, TurnSettings};
+
+/// Whether this machine can bind an IPv6 socket at all.
+fn ipv6_works() -> bool {
+    std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).is_ok()
+}
+
+/// The first global (not loopback, not link-local) IPv6 address of this machine.
+fn first_global_ipv6() -> Option<IpAddr> {
+    if_addrs::get_if_addrs().ok()?.into_iter().map(|i| i.ip()).find(|ip| match ip {
+        IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+        IpAddr::V4(_) => false,
+    })
+}
 
 /// The running TURN server and what the room server tells clients about it.
 pub struct StartedTurn {
@@ -59,11 +72,25 @@ pub async fn start(settings: &TurnSettings, data_dir: &Path) -> anyhow::Result<S
         .or_else(turn::io::first_lan_ipv4)
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
+    let listen_v6 = match settings.listen_v6 {
+        ListenV6::Off => None,
+        ListenV6::At(addr) => Some(addr),
+        ListenV6::Auto if listen_ip.is_unspecified() && ipv6_works() => Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), settings.listen.port())),
+        ListenV6::Auto => None,
+    };
+    let advertised_v6 = listen_v6.map(|addr| {
+        settings
+            .external_ip_v6
+            .or_else(|| (!addr.ip().is_unspecified()).then_some(addr.ip()))
+            .or_else(first_global_ipv6)
+            .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST))
+    });
+
     let mut policy = PeerPolicy::new().allow_loopback(settings.allow_loopback_peers);
     for net in &settings.allow_peers {
         policy = policy.allow(*net);
     }
-    for ip in [listen_ip, advertised, relay_bind_ip] {
+    for ip in [listen_ip, advertised, relay_bind_ip].into_iter().chain(listen_v6.map(|a| a.ip())).chain(advertised_v6) {
         policy = policy.add_server_address(ip);
     }
     if settings.allow_loopback_peers {
@@ -73,14 +100,19 @@ pub async fn start(settings: &TurnSettings, data_dir: &Path) -> anyhow::Result<S
     let credentials = Credentials::new(&settings.realm, &settings.users, &secrets);
     let mut core = ServerConfig::new(settings.realm.clone(), relay_bind_ip, settings.relay_ports, credentials);
     core.external_ip_v4 = Some(advertised);
+    core.relay_ip_v6 = listen_v6.map(|a| a.ip());
+    core.external_ip_v6 = advertised_v6;
     core.policy = policy;
     core.quotas = settings.quotas.clone();
     core.rfc5766_channels = settings.rfc5766_channels;
-    let running = turn::io::start(TurnIoConfig { listen: settings.listen, workers: settings.workers, core })
+    let running = turn::io::start(TurnIoConfig { listen: settings.listen, listen_v6, workers: settings.workers, core })
         .await
         .with_context(|| format!("cannot listen for TURN on {} (option `turn_listen`, --turn-listen)", settings.listen))?;
     let bound: SocketAddr = running.local_addr;
     println!("TURN listening on {bound}");
+    if let Some(v6) = running.local_addr_v6 {
+        println!("TURN listening on {v6}");
+    }
     tracing::info!(%bound, %advertised, relay_ports = %format!("{}-{}", settings.relay_ports.min, settings.relay_ports.max), "TURN serving");
 
     let host = settings

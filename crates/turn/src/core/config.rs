@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub relay_ip_v6: Option<IpAddr>,
     /// The IPv4 address advertised in XOR-RELAYED-ADDRESS (behind 1:1 NAT it differs from the bind address).
     pub external_ip_v4: Option<IpAddr>,
+    /// The IPv6 address advertised for IPv6 relays, when it differs from the bind address.
+    pub external_ip_v6: Option<IpAddr>,
     /// Relay ports to choose from.
     pub ports: PortRange,
     /// Who may authenticate.
@@ -63,6 +65,7 @@ impl ServerConfig {
             relay_ip_v4: Some(relay_ip_v4),
             relay_ip_v6: None,
             external_ip_v4: None,
+            external_ip_v6: None,
             ports,
             credentials,
             policy: PeerPolicy::new(),

@@ -331,7 +331,7 @@ impl Server {
                 None => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
             },
             AddressFamily::V6 => match self.config.relay_ip_v6 {
-                Some(ip) => (ip, ip),
+                Some(ip) => (ip, self.config.external_ip_v6.unwrap_or(ip)),
                 None => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
             },
         };

@@ -18,6 +18,9 @@ use crate::core::{ClientAddr, Event, NonceKey, RelayBinder, Server, ServerConfig
 pub struct TurnIoConfig {
     /// UDP and TCP listen address (port 0 picks a free port for both).
     pub listen: SocketAddr,
+    /// An IPv6 listen address beside an IPv4 `listen` (RFC 6156 clients); port 0 takes the IPv4
+    /// port. Bound IPv6-only so it never collides with the IPv4 sockets.
+    pub listen_v6: Option<SocketAddr>,
     /// UDP worker sockets (SO_REUSEPORT), normally one per core.
     pub workers: usize,
     /// The protocol core's configuration.
@@ -33,8 +36,10 @@ pub(crate) struct Shared {
     pub pending: Mutex<HashMap<SocketAddr, StdUdpSocket>>,
     /// Outbound queues of TCP clients.
     pub tcp_clients: RwLock<HashMap<ClientAddr, mpsc::Sender<Vec<u8>>>>,
-    /// A UDP listen socket to answer UDP clients from.
+    /// A UDP listen socket to answer IPv4 UDP clients from.
     pub udp_out: Arc<UdpSocket>,
+    /// A UDP listen socket to answer IPv6 UDP clients from, when listening on IPv6 too.
+    pub udp_out_v6: Option<Arc<UdpSocket>>,
 }
 
 /// A relay socket and the task reading it.
@@ -47,6 +52,8 @@ pub(crate) struct RelayHandle {
 pub struct RunningTurn {
     /// The bound UDP and TCP address.
     pub local_addr: SocketAddr,
+    /// The bound IPv6 UDP and TCP address, if any.
+    pub local_addr_v6: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -66,7 +73,7 @@ pub(crate) struct SocketBinder<'a> {
 
 impl RelayBinder for SocketBinder<'_> {
     fn bind(&mut self, addr: SocketAddr) -> bool {
-        match StdUdpSocket::bind(addr).and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+        match relay_socket(addr) {
             Ok(socket) => {
                 self.pending.lock().insert(addr, socket);
                 true
@@ -114,7 +121,11 @@ impl Shared {
     pub fn send_to_client(&self, client: ClientAddr, bytes: &[u8]) {
         match client.transport {
             crate::core::Transport::Udp => {
-                let _ = self.udp_out.try_send_to(bytes, client.addr);
+                let socket = match (client.addr, &self.udp_out_v6) {
+                    (SocketAddr::V6(_), Some(v6)) => v6,
+                    _ => &self.udp_out,
+                };
+                let _ = socket.try_send_to(bytes, client.addr);
             }
             crate::core::Transport::Tcp => {
                 if let Some(tx) = self.tcp_clients.read().get(&client) {
@@ -125,9 +136,25 @@ impl Shared {
     }
 }
 
+/// A relay socket: non-blocking, and IPv6-only for IPv6 relays so it never sees IPv4 peers as
+/// mapped addresses.
+fn relay_socket(addr: SocketAddr) -> io::Result<StdUdpSocket> {
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 fn reuseport_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     // Large buffers absorb bursts; the kernel caps them at net.core.rmem_max.
@@ -137,15 +164,44 @@ fn reuseport_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// Binds UDP workers and the TCP listener on `config.listen` and starts every task.
-pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
-    let first = reuseport_udp(config.listen)?;
-    let local_addr = first.local_addr()?;
-    let tcp = TcpListener::bind(local_addr).await?;
-    let mut udp_sockets = vec![Arc::new(first)];
-    for _ in 1..config.workers.max(1) {
-        udp_sockets.push(Arc::new(reuseport_udp(local_addr)?));
+fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
     }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Binds `workers` UDP sockets and a TCP listener at `addr` (port 0: a free port).
+fn bind_family(addr: SocketAddr, workers: usize) -> io::Result<(Vec<Arc<UdpSocket>>, TcpListener, SocketAddr)> {
+    let first = reuseport_udp(addr)?;
+    let local = first.local_addr()?;
+    let tcp = tcp_listener(local)?;
+    let mut udp = vec![Arc::new(first)];
+    for _ in 1..workers.max(1) {
+        udp.push(Arc::new(reuseport_udp(local)?));
+    }
+    Ok((udp, tcp, local))
+}
+
+/// Binds UDP workers and the TCP listener on `config.listen` (and `listen_v6`) and starts every
+/// task.
+pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
+    let (udp_sockets, tcp, local_addr) = bind_family(config.listen, config.workers)?;
+    let v6 = match config.listen_v6 {
+        Some(mut addr) => {
+            if addr.port() == 0 {
+                addr.set_port(local_addr.port());
+            }
+            Some(bind_family(addr, config.workers)?)
+        }
+        None => None,
+    };
     let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let max_tcp = config.core.quotas.max_allocations.saturating_add(1024);
     let core = Server::new(config.core, NonceKey::random(), Instant::now(), unix_now);
@@ -155,14 +211,18 @@ pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
         pending: Mutex::new(HashMap::new()),
         tcp_clients: RwLock::new(HashMap::new()),
         udp_out: udp_sockets[0].clone(),
+        udp_out_v6: v6.as_ref().map(|(udp, _, _)| udp[0].clone()),
     });
     let mut tasks = Vec::new();
-    for socket in udp_sockets {
-        tasks.push(tokio::spawn(super::udp::run(shared.clone(), socket)));
+    let local_addr_v6 = v6.as_ref().map(|(_, _, addr)| *addr);
+    for (udp, tcp) in std::iter::once((udp_sockets, tcp)).chain(v6.map(|(udp, tcp, _)| (udp, tcp))) {
+        for socket in udp {
+            tasks.push(tokio::spawn(super::udp::run(shared.clone(), socket)));
+        }
+        tasks.push(tokio::spawn(super::tcp::accept_loop(shared.clone(), tcp, max_tcp)));
     }
-    tasks.push(tokio::spawn(super::tcp::accept_loop(shared.clone(), tcp, max_tcp)));
     tasks.push(tokio::spawn(timer(shared.clone())));
-    Ok(RunningTurn { local_addr, tasks })
+    Ok(RunningTurn { local_addr, local_addr_v6, tasks })
 }
 
 async fn timer(shared: Arc<Shared>) {
