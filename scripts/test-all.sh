@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the test suite needs. Installed only when missing.
-PACKAGES=(ca-certificates curl)
+PACKAGES=(ca-certificates curl coturn chromium chromium-driver nodejs)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,3 +27,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
+
+# The web client in a real headless Chromium against the real binary.
+if [ -x scripts/test-browser.sh ]; then
+  ./scripts/test-browser.sh
+fi
