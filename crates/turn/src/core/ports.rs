@@ -23,6 +23,11 @@ impl PortRange {
         Ok(Self { min, max })
     }
 
+    /// Whether `port` lies in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        (self.min..=self.max).contains(&port)
+    }
+
     /// How many ports the range holds.
     pub fn len(&self) -> usize {
         usize::from(self.max - self.min) + 1

@@ -15,6 +15,7 @@ use super::config::{ServerConfig, CHANNEL_LIFETIME, PERMISSION_LIFETIME};
 use super::nonce::{NonceCheck, NonceKey};
 use super::ports::Ports;
 use super::stats::Stats;
+use crate::policy::Denial;
 
 /// Binds relay sockets for the core. The I/O layer binds a real UDP socket; tests pretend.
 pub trait RelayBinder {
@@ -401,8 +402,10 @@ impl Server {
 
     fn create_permission(&mut self, client: ClientAddr, msg: &Message<'_>, auth: &Authenticated, now: Instant) -> Result<Success, u16> {
         let mut peers: Vec<IpAddr> = Vec::new();
+        let mut denied = false;
         for peer in msg.xor_peer_addresses() {
             let peer = peer.map_err(|_| codes::BAD_REQUEST)?;
+            denied |= !self.peer_allowed(peer);
             if !peers.contains(&peer.ip()) {
                 peers.push(peer.ip());
             }
@@ -411,17 +414,14 @@ impl Server {
             return Err(codes::BAD_REQUEST);
         }
         let limit = self.config.quotas.permissions_per_allocation;
-        let policy = self.config.policy.clone();
         let alloc = owned(&mut self.allocations, client, auth)?;
         let relay_family = family_of(alloc.relay.ip());
-        for ip in &peers {
-            if family_of(*ip) != relay_family {
-                return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
-            }
-            if policy.check(*ip).is_err() {
-                self.stats.peer_denied += 1;
-                return Err(codes::FORBIDDEN);
-            }
+        if peers.iter().any(|ip| family_of(*ip) != relay_family) {
+            return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
+        }
+        if denied {
+            self.stats.peer_denied += 1;
+            return Err(codes::FORBIDDEN);
         }
         alloc.prune(now);
         let new = peers.iter().filter(|ip| !alloc.permissions.iter().any(|p| p.ip == **ip)).count();
@@ -451,7 +451,7 @@ impl Server {
         };
         let limit = self.config.quotas.channels_per_allocation;
         let permission_limit = self.config.quotas.permissions_per_allocation;
-        let denied = self.config.policy.check(peer.ip()).is_err();
+        let denied = !self.peer_allowed(peer);
         let alloc = owned(&mut self.allocations, client, auth)?;
         if family_of(peer.ip()) != family_of(alloc.relay.ip()) {
             return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
@@ -493,7 +493,8 @@ impl Server {
             self.stats.dropped_no_permission += 1;
             return Output::None;
         };
-        if !alloc.permits(peer.ip(), now) {
+        // A permission for this server's own relay address only covers its relay ports.
+        if !alloc.permits(peer.ip(), now) || (self.is_relay_ip(peer.ip()) && !self.config.ports.contains(peer.port())) {
             self.stats.dropped_no_permission += 1;
             return Output::None;
         }
@@ -529,6 +530,25 @@ impl Server {
         self.stats.packets_to_client += 1;
         self.stats.bytes_to_client += data.len() as u64;
         Some(client)
+    }
+
+    /// Whether a client may relay to `peer`: the peer policy, except that another allocation's
+    /// relay address on this very server is allowed although it is a server address. That is the
+    /// relay-to-relay path of two callers who both relay through this server (both behind
+    /// symmetric NATs, or both forcing relay); it is told apart from the server's other services
+    /// by its port, which must lie in the relay range.
+    fn peer_allowed(&self, peer: SocketAddr) -> bool {
+        match self.config.policy.check(peer.ip()) {
+            Ok(()) => true,
+            Err(Denial::ServerAddress) => self.is_relay_ip(peer.ip()) && self.config.ports.contains(peer.port()),
+            Err(Denial::ReservedRange) => false,
+        }
+    }
+
+    /// Whether `ip` is an address relays are bound to or advertised at.
+    fn is_relay_ip(&self, ip: IpAddr) -> bool {
+        let c = &self.config;
+        [c.relay_ip_v4, c.external_ip_v4, c.relay_ip_v6, c.external_ip_v6].contains(&Some(ip))
     }
 
     /// The client's TCP connection closed: its allocation goes with it (RFC 8656 §3.1).

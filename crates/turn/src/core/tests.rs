@@ -536,3 +536,45 @@ fn tcp_connection_close_removes_the_allocation() {
     assert_eq!(h.server.allocation_count(), 0);
     let _ = TransactionId::new([0; 12]);
 }
+
+#[test]
+fn another_allocation_on_this_server_is_a_valid_peer_but_its_other_ports_are_not() {
+    // The relay address is a server address (denied as a peer) and here also private.
+    let mut h = Harness::with(|c| c.policy = PeerPolicy::new().add_server_address("192.0.2.10".parse().unwrap()));
+    let a = h.client("198.51.100.1:4000", "alice", "secret");
+    let b = h.client("198.51.100.2:4000", "bob", "pw");
+    let relay_a = relayed(&h.allocate(&a, 2));
+    let relay_b = relayed(&h.allocate(&b, 2));
+
+    // Both sides relaying through this server: each may reach the other's relay address.
+    let ok = h.request(&a, Method::CREATE_PERMISSION, 3, |m| {
+        m.xor_peer_address(relay_b);
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse);
+    let ok = h.request(&b, Method::CHANNEL_BIND, 3, |m| {
+        m.channel_number(ChannelNumber::new(0x4000).unwrap()).xor_peer_address(relay_a);
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse);
+
+    // The server's other ports (its HTTP port, say) stay out of reach: by permission, by channel
+    // and by Send indication under the permission just installed for the relay IP.
+    let http = SocketAddr::new(relay_b.ip(), 8080);
+    let denied = h.request(&b, Method::CREATE_PERMISSION, 4, |m| {
+        m.xor_peer_address(http);
+    });
+    assert_eq!(code_of(&denied), Some(codes::FORBIDDEN));
+    let denied = h.request(&b, Method::CHANNEL_BIND, 5, |m| {
+        m.channel_number(ChannelNumber::new(0x4001).unwrap()).xor_peer_address(http);
+    });
+    assert_eq!(code_of(&denied), Some(codes::FORBIDDEN));
+    let mut send = Vec::new();
+    let mut m = MessageBuilder::new(&mut send, Class::Indication, Method::SEND, tid(9));
+    m.xor_peer_address(http).data(b"GET / HTTP/1.0\r\n\r\n");
+    m.finish().unwrap();
+    assert_eq!(h.server.handle_client(a.addr, &send, h.now, &mut h.out, &mut AllBind), Output::None);
+    let mut send = Vec::new();
+    let mut m = MessageBuilder::new(&mut send, Class::Indication, Method::SEND, tid(10));
+    m.xor_peer_address(relay_b).data(b"media");
+    m.finish().unwrap();
+    assert_eq!(h.server.handle_client(a.addr, &send, h.now, &mut h.out, &mut AllBind), Output::ToPeer { relay: relay_a, peer: relay_b, data: b"media" });
+}
