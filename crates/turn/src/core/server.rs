@@ -493,8 +493,11 @@ impl Server {
             self.stats.dropped_no_permission += 1;
             return Output::None;
         };
-        // A permission for this server's own relay address only covers its relay ports.
-        if !alloc.permits(peer.ip(), now) || (self.is_relay_ip(peer.ip()) && !self.config.ports.contains(peer.port())) {
+        // A permission for this server's own relay address only covers its relay ports, unless
+        // the policy allows that address outright (allow-list, loopback for tests): the same
+        // judgement CreatePermission and ChannelBind make, so a Send is never dropped to a peer
+        // a ChannelBind would have been granted.
+        if !alloc.permits(peer.ip(), now) || (self.is_relay_ip(peer.ip()) && !self.peer_allowed(peer)) {
             self.stats.dropped_no_permission += 1;
             return Output::None;
         }

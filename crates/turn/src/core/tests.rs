@@ -578,3 +578,51 @@ fn another_allocation_on_this_server_is_a_valid_peer_but_its_other_ports_are_not
     m.finish().unwrap();
     assert_eq!(h.server.handle_client(a.addr, &send, h.now, &mut h.out, &mut AllBind), Output::ToPeer { relay: relay_a, peer: relay_b, data: b"media" });
 }
+
+#[test]
+fn send_reaches_a_peer_on_the_relay_ip_when_the_policy_allows_that_ip() {
+    // The setup of every loopback test (coturn's turnutils_uclient -s with turnutils_peer): relays
+    // on 127.0.0.1, loopback peers allowed, the peer on 127.0.0.1 at a port outside the relay
+    // range. CreatePermission is granted, so Send must relay too (it used to be dropped silently
+    // because the peer shares the relay IP, while ChannelBind to the same peer worked).
+    let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    let mut h = Harness::with(|c| {
+        c.relay_ip_v4 = Some(lo);
+        c.policy = PeerPolicy::new().allow_loopback(true).add_server_address(lo);
+    });
+    let a = h.client("127.0.0.1:4000", "alice", "secret");
+    let relay = relayed(&h.allocate(&a, 2));
+    assert_eq!(relay.ip(), lo);
+    let echo = peer("127.0.0.1:3480");
+    let ok = h.request(&a, Method::CREATE_PERMISSION, 3, |m| {
+        m.xor_peer_address(echo);
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse);
+    let mut send = Vec::new();
+    let mut m = MessageBuilder::new(&mut send, Class::Indication, Method::SEND, tid(4));
+    m.xor_peer_address(echo).data(b"media");
+    m.finish().unwrap();
+    assert_eq!(h.server.handle_client(a.addr, &send, h.now, &mut h.out, &mut AllBind), Output::ToPeer { relay, peer: echo, data: b"media" });
+
+    // Without the loopback allowance the same peer is a server address off the relay ports:
+    // refused by CreatePermission, and a Send under a relay-port permission does not reach it.
+    let mut h = Harness::with(|c| {
+        c.relay_ip_v4 = Some(lo);
+        c.policy = PeerPolicy::new().add_server_address(lo);
+    });
+    let a = h.client("198.51.100.1:4000", "alice", "secret");
+    let relay = relayed(&h.allocate(&a, 2));
+    let denied = h.request(&a, Method::CREATE_PERMISSION, 3, |m| {
+        m.xor_peer_address(echo);
+    });
+    assert_eq!(code_of(&denied), Some(codes::FORBIDDEN));
+    let ok = h.request(&a, Method::CREATE_PERMISSION, 4, |m| {
+        m.xor_peer_address(SocketAddr::new(lo, relay.port()));
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse);
+    let mut send = Vec::new();
+    let mut m = MessageBuilder::new(&mut send, Class::Indication, Method::SEND, tid(5));
+    m.xor_peer_address(echo).data(b"GET / HTTP/1.0\r\n\r\n");
+    m.finish().unwrap();
+    assert_eq!(h.server.handle_client(a.addr, &send, h.now, &mut h.out, &mut AllBind), Output::None);
+}
