@@ -1,11 +1,12 @@
-//! The I/O layer around [`crate::core::Server`]: UDP workers on SO_REUSEPORT sockets, a TCP
-//! listener, one UDP socket per relay, and a timer. Everything protocol-shaped is decided by the
+//! The I/O layer around [`crate::core::Server`]: data-path worker threads, each with an
+//! SO_REUSEPORT listen socket and a share of the relay sockets, read and written in batches; a
+//! TCP listener; and a timer. Everything protocol-shaped is decided by the
 //! core; this layer only moves bytes and keeps socket handles.
 
+mod batch;
 mod metrics_export;
-mod relay;
 mod runtime;
 mod tcp;
-mod udp;
+mod worker;
 
 pub use runtime::{first_lan_ipv4, start, RunningTurn, TurnIoConfig};

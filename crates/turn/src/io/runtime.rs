@@ -3,14 +3,15 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::worker::{Command, WorkerHandle, WorkerSockets};
 use crate::core::{ClientAddr, Event, NonceKey, RelayBinder, Server, ServerConfig};
 
 /// How the I/O layer is set up.
@@ -27,25 +28,26 @@ pub struct TurnIoConfig {
     pub core: ServerConfig,
 }
 
-/// State shared by every task.
+/// State shared by the workers, the TCP tasks and the timer.
 pub(crate) struct Shared {
     pub core: Mutex<Server>,
-    /// Relay sockets by their bound address.
-    pub relays: RwLock<HashMap<SocketAddr, RelayHandle>>,
-    /// Sockets bound by the binder during a core call, waiting for their AllocationCreated event.
+    /// Relay sockets by their bound address, for sending to peers from any thread.
+    pub relays: RwLock<HashMap<SocketAddr, Arc<StdUdpSocket>>>,
+    /// Sockets bound by the binder during a core call, claimed under the same lock by
+    /// [`Shared::claim_events`].
     pub pending: Mutex<HashMap<SocketAddr, StdUdpSocket>>,
     /// Outbound queues of TCP clients.
     pub tcp_clients: RwLock<HashMap<ClientAddr, mpsc::Sender<Vec<u8>>>>,
-    /// A UDP listen socket to answer IPv4 UDP clients from.
-    pub udp_out: Arc<UdpSocket>,
-    /// A UDP listen socket to answer IPv6 UDP clients from, when listening on IPv6 too.
-    pub udp_out_v6: Option<Arc<UdpSocket>>,
+    /// The data-path workers; a relay socket is read by worker `port % len`.
+    pub workers: OnceLock<Vec<Arc<WorkerHandle>>>,
 }
 
-/// A relay socket and the task reading it.
-pub(crate) struct RelayHandle {
-    pub socket: Arc<UdpSocket>,
-    pub task: JoinHandle<()>,
+/// A core event with the socket bound for it, ready to act on outside the core's lock.
+pub(crate) enum ReadyEvent {
+    /// A new allocation's relay socket, to be read from now on.
+    Created(SocketAddr, StdUdpSocket),
+    /// An ended allocation's relay address, to be closed.
+    Removed(SocketAddr),
 }
 
 /// A running TURN server.
@@ -55,13 +57,17 @@ pub struct RunningTurn {
     /// The bound IPv6 UDP and TCP address, if any.
     pub local_addr_v6: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    workers: Vec<Arc<WorkerHandle>>,
 }
 
 impl RunningTurn {
-    /// Stops every task (relay sockets close with them).
+    /// Stops every task and worker (relay sockets close with them).
     pub fn stop(self) {
         for t in self.tasks {
             t.abort();
+        }
+        for w in self.workers {
+            w.stop();
         }
     }
 }
@@ -84,54 +90,54 @@ impl RelayBinder for SocketBinder<'_> {
 }
 
 impl Shared {
-    /// Acts on the core's events: starts relay tasks for new allocations, stops removed ones.
-    pub fn apply_events(self: &Arc<Self>, events: Vec<Event>) {
-        for event in events {
+    /// Takes the core's events with the sockets bound for them. Called while holding the core's
+    /// lock, so no other thread's binds can mix in; sockets bound for requests that then failed
+    /// are closed here.
+    pub fn claim_events(&self, core: &mut Server, into: &mut Vec<ReadyEvent>) {
+        let mut pending = self.pending.lock();
+        for event in core.drain_events() {
             match event {
                 Event::AllocationCreated { relay, .. } => {
-                    let Some(std_socket) = self.pending.lock().remove(&relay) else { continue };
-                    match UdpSocket::from_std(std_socket) {
-                        Ok(socket) => {
-                            let socket = Arc::new(socket);
-                            let task = tokio::spawn(super::relay::run(self.clone(), relay, socket.clone()));
-                            self.relays.write().insert(relay, RelayHandle { socket, task });
-                        }
-                        Err(e) => tracing::warn!(error = %e, %relay, "cannot register relay socket"),
+                    if let Some(socket) = pending.remove(&relay) {
+                        into.push(ReadyEvent::Created(relay, socket));
                     }
                 }
-                Event::AllocationRemoved { relay, .. } => {
-                    if let Some(handle) = self.relays.write().remove(&relay) {
-                        handle.task.abort();
-                    }
+                Event::AllocationRemoved { relay, .. } => into.push(ReadyEvent::Removed(relay)),
+            }
+        }
+        pending.clear();
+    }
+
+    /// Acts on claimed events: hands new relay sockets to their worker, closes ended ones.
+    pub fn apply(&self, events: impl IntoIterator<Item = ReadyEvent>) {
+        let Some(workers) = self.workers.get() else { return };
+        let worker_of = |relay: SocketAddr| &workers[usize::from(relay.port()) % workers.len()];
+        for event in events {
+            match event {
+                ReadyEvent::Created(relay, socket) => {
+                    let socket = Arc::new(socket);
+                    self.relays.write().insert(relay, socket.clone());
+                    worker_of(relay).send(Command::AddRelay(relay, socket));
+                }
+                ReadyEvent::Removed(relay) => {
+                    self.relays.write().remove(&relay);
+                    worker_of(relay).send(Command::RemoveRelay(relay));
                 }
             }
         }
-        // Sockets bound for a request that then failed (no event claimed them) are closed here.
-        self.pending.lock().clear();
     }
 
     /// Sends `data` from relay socket `relay` to `peer`; drops it if the socket is busy (UDP).
     pub fn send_to_peer(&self, relay: SocketAddr, peer: SocketAddr, data: &[u8]) {
-        if let Some(handle) = self.relays.read().get(&relay) {
-            let _ = handle.socket.try_send_to(data, peer);
+        if let Some(socket) = self.relays.read().get(&relay) {
+            let _ = socket.send_to(data, peer);
         }
     }
 
-    /// Sends a message the core wrote to `client`.
-    pub fn send_to_client(&self, client: ClientAddr, bytes: &[u8]) {
-        match client.transport {
-            crate::core::Transport::Udp => {
-                let socket = match (client.addr, &self.udp_out_v6) {
-                    (SocketAddr::V6(_), Some(v6)) => v6,
-                    _ => &self.udp_out,
-                };
-                let _ = socket.try_send_to(bytes, client.addr);
-            }
-            crate::core::Transport::Tcp => {
-                if let Some(tx) = self.tcp_clients.read().get(&client) {
-                    let _ = tx.try_send(bytes.to_vec());
-                }
-            }
+    /// Queues bytes for a stream (TCP) client; dropped if its queue is full, as UDP would.
+    pub fn send_to_stream_client(&self, client: ClientAddr, bytes: &[u8]) {
+        if let Some(tx) = self.tcp_clients.read().get(&client) {
+            let _ = tx.try_send(bytes.to_vec());
         }
     }
 }
@@ -149,7 +155,7 @@ fn relay_socket(addr: SocketAddr) -> io::Result<StdUdpSocket> {
     Ok(socket.into())
 }
 
-fn reuseport_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+fn reuseport_udp(addr: SocketAddr) -> io::Result<StdUdpSocket> {
     let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if addr.is_ipv6() {
@@ -161,7 +167,7 @@ fn reuseport_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(4 << 20);
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -178,27 +184,28 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Binds `workers` UDP sockets and a TCP listener at `addr` (port 0: a free port).
-fn bind_family(addr: SocketAddr, workers: usize) -> io::Result<(Vec<Arc<UdpSocket>>, TcpListener, SocketAddr)> {
+fn bind_family(addr: SocketAddr, workers: usize) -> io::Result<(Vec<StdUdpSocket>, TcpListener, SocketAddr)> {
     let first = reuseport_udp(addr)?;
     let local = first.local_addr()?;
     let tcp = tcp_listener(local)?;
-    let mut udp = vec![Arc::new(first)];
-    for _ in 1..workers.max(1) {
-        udp.push(Arc::new(reuseport_udp(local)?));
+    let mut udp = vec![first];
+    for _ in 1..workers {
+        udp.push(reuseport_udp(local)?);
     }
     Ok((udp, tcp, local))
 }
 
 /// Binds UDP workers and the TCP listener on `config.listen` (and `listen_v6`) and starts every
-/// task.
+/// worker and task.
 pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
-    let (udp_sockets, tcp, local_addr) = bind_family(config.listen, config.workers)?;
+    let workers = config.workers.max(1);
+    let (udp_v4, tcp_v4, local_addr) = bind_family(config.listen, workers)?;
     let v6 = match config.listen_v6 {
         Some(mut addr) => {
             if addr.port() == 0 {
                 addr.set_port(local_addr.port());
             }
-            Some(bind_family(addr, config.workers)?)
+            Some(bind_family(addr, workers)?)
         }
         None => None,
     };
@@ -210,19 +217,25 @@ pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
         relays: RwLock::new(HashMap::new()),
         pending: Mutex::new(HashMap::new()),
         tcp_clients: RwLock::new(HashMap::new()),
-        udp_out: udp_sockets[0].clone(),
-        udp_out_v6: v6.as_ref().map(|(udp, _, _)| udp[0].clone()),
+        workers: OnceLock::new(),
     });
-    let mut tasks = Vec::new();
     let local_addr_v6 = v6.as_ref().map(|(_, _, addr)| *addr);
-    for (udp, tcp) in std::iter::once((udp_sockets, tcp)).chain(v6.map(|(udp, tcp, _)| (udp, tcp))) {
-        for socket in udp {
-            tasks.push(tokio::spawn(super::udp::run(shared.clone(), socket)));
-        }
+    let (udp_v6, tcp_v6) = match v6 {
+        Some((udp, tcp, _)) => (udp.into_iter().map(Some).collect(), Some(tcp)),
+        None => (std::iter::repeat_with(|| None).take(workers).collect::<Vec<_>>(), None),
+    };
+    let mut handles = Vec::with_capacity(workers);
+    for (index, (v4, v6)) in udp_v4.into_iter().zip(udp_v6).enumerate() {
+        handles.push(super::worker::spawn(shared.clone(), index, WorkerSockets { v4, v6 })?);
+    }
+    // Set once, before any allocation can exist.
+    let _ = shared.workers.set(handles.clone());
+    let mut tasks = Vec::new();
+    for tcp in std::iter::once(tcp_v4).chain(tcp_v6) {
         tasks.push(tokio::spawn(super::tcp::accept_loop(shared.clone(), tcp, max_tcp)));
     }
     tasks.push(tokio::spawn(timer(shared.clone())));
-    Ok(RunningTurn { local_addr, local_addr_v6, tasks })
+    Ok(RunningTurn { local_addr, local_addr_v6, tasks, workers: handles })
 }
 
 async fn timer(shared: Arc<Shared>) {
@@ -231,13 +244,14 @@ async fn timer(shared: Arc<Shared>) {
     let mut published = super::metrics_export::Published::default();
     loop {
         tick.tick().await;
-        let (events, stats, counts) = {
+        let mut events = Vec::new();
+        let (stats, counts) = {
             let mut core = shared.core.lock();
             core.handle_timeout(Instant::now());
-            let events: Vec<Event> = core.drain_events().collect();
-            (events, core.stats().clone(), (core.allocation_count(), core.permission_and_channel_counts()))
+            shared.claim_events(&mut core, &mut events);
+            (core.stats().clone(), (core.allocation_count(), core.permission_and_channel_counts()))
         };
-        shared.apply_events(events);
+        shared.apply(events);
         published.publish(&stats, counts.0, counts.1 .0, counts.1 .1);
     }
 }

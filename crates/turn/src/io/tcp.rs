@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::runtime::{Shared, SocketBinder};
-use crate::core::{ClientAddr, Event, Output, Transport};
+use crate::core::{ClientAddr, Output, Transport};
 
 /// Largest frame accepted on a stream (a STUN message or ChannelData is at most 64 KiB + header).
 const MAX_FRAME: usize = 65_536 + 4;
@@ -79,12 +79,12 @@ where
                     if frame.len > buf.len() {
                         break;
                     }
-                    let mut events: Vec<Event> = Vec::new();
+                    let mut events = Vec::new();
                     let reply = {
                         let mut core = shared.core.lock();
                         let mut binder = SocketBinder { pending: &shared.pending };
                         let o = core.handle_client(client, &buf[..frame.len], Instant::now(), &mut out, &mut binder);
-                        events.extend(core.drain_events());
+                        shared.claim_events(&mut core, &mut events);
                         match o {
                             Output::None => false,
                             Output::ToClient => true,
@@ -95,7 +95,7 @@ where
                         }
                     };
                     if !events.is_empty() {
-                        shared.apply_events(events);
+                        shared.apply(events);
                     }
                     if reply && writer.write_all(&out).await.is_err() {
                         break 'conn;
@@ -111,10 +111,11 @@ where
         }
     }
     shared.tcp_clients.write().remove(&client);
-    let events: Vec<Event> = {
+    let mut events = Vec::new();
+    {
         let mut core = shared.core.lock();
         core.client_closed(client);
-        core.drain_events().collect()
-    };
-    shared.apply_events(events);
+        shared.claim_events(&mut core, &mut events);
+    }
+    shared.apply(events);
 }

@@ -1,0 +1,229 @@
+//! Batched UDP I/O: `recvmmsg` and `sendmmsg`, many datagrams per system call.
+//!
+//! The relay is kernel-bound (turn.md, "Data path"): per-datagram system calls dominate its cost,
+//! so the data path reads up to [`BATCH`] datagrams per call and writes many per call. No crate
+//! wraps both calls for many destinations on one socket (quinn-udp batches receives but sends one
+//! destination at a time), so this is the crate's single `unsafe` module. Each `unsafe` block
+//! only hands the kernel pointers into buffers that outlive the call.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// Datagrams per system call.
+pub(crate) const BATCH: usize = 32;
+/// Room for one datagram. Larger ones arrive truncated and are dropped: media packets are
+/// below 1,500 bytes and STUN messages far below this.
+pub(crate) const SLOT: usize = 8 * 1024;
+
+/// Buffers for one `recvmmsg` call, reused call after call.
+pub(crate) struct RecvBatch {
+    buf: Box<[u8]>,
+    names: Box<[libc::sockaddr_storage]>,
+    lens: [usize; BATCH],
+    truncated: [bool; BATCH],
+    count: usize,
+}
+
+impl RecvBatch {
+    pub(crate) fn new() -> Self {
+        // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
+        let empty: libc::sockaddr_storage = unsafe { zeroed() };
+        Self {
+            buf: vec![0u8; BATCH * SLOT].into_boxed_slice(),
+            names: vec![empty; BATCH].into_boxed_slice(),
+            lens: [0; BATCH],
+            truncated: [false; BATCH],
+            count: 0,
+        }
+    }
+
+    /// Reads up to [`BATCH`] datagrams without blocking; returns how many (`WouldBlock` when none).
+    pub(crate) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        let mut iovecs: [libc::iovec; BATCH] =
+            std::array::from_fn(|i| libc::iovec { iov_base: self.buf[i * SLOT..].as_mut_ptr().cast(), iov_len: SLOT });
+        // SAFETY: mmsghdr is plain old data; all zeroes is a valid (empty) value.
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        for (i, h) in headers.iter_mut().enumerate() {
+            h.msg_hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = &mut iovecs[i];
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every header points at a name and an iovec that live until the call returns,
+        // and every iovec at a distinct SLOT-sized part of `buf`.
+        let n = unsafe { libc::recvmmsg(fd, headers.as_mut_ptr(), BATCH as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+        if n < 0 {
+            self.count = 0;
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for (i, h) in headers.iter().take(n).enumerate() {
+            self.lens[i] = h.msg_len as usize;
+            self.truncated[i] = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        }
+        self.count = n;
+        Ok(n)
+    }
+
+    /// Datagram `i` of the last call: its source and bytes, or `None` if it was truncated or its
+    /// source is not an IP address.
+    pub(crate) fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        if i >= self.count || self.truncated[i] {
+            return None;
+        }
+        let from = from_storage(&self.names[i])?;
+        Some((from, &self.buf[i * SLOT..i * SLOT + self.lens[i].min(SLOT)]))
+    }
+
+    /// The whole buffer, so callers can turn a sub-slice of a datagram back into an offset.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+/// Sends every `(bytes, destination)` with as few `sendmmsg` calls as the kernel allows. A
+/// datagram the kernel refuses (full buffer, unreachable) is dropped, as UDP may; returns how
+/// many were dropped.
+pub(crate) fn send_many<'a>(fd: RawFd, packets: impl IntoIterator<Item = (&'a [u8], SocketAddr)>) -> usize {
+    let mut packets = packets.into_iter().peekable();
+    let mut dropped = 0;
+    while packets.peek().is_some() {
+        let mut names: [(libc::sockaddr_storage, libc::socklen_t); BATCH] =
+            // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
+            std::array::from_fn(|_| (unsafe { zeroed() }, 0));
+        let mut iovecs: [libc::iovec; BATCH] =
+            std::array::from_fn(|_| libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 });
+        // SAFETY: mmsghdr is plain old data; all zeroes is a valid (empty) value.
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        let mut count = 0;
+        for (bytes, to) in packets.by_ref().take(BATCH) {
+            names[count] = to_storage(to);
+            // The kernel only reads from the buffer on send.
+            iovecs[count] = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+            count += 1;
+        }
+        for i in 0..count {
+            let h = &mut headers[i].msg_hdr;
+            h.msg_name = (&mut names[i].0 as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = names[i].1;
+            h.msg_iov = &mut iovecs[i];
+            h.msg_iovlen = 1;
+        }
+        let mut sent = 0;
+        while sent < count {
+            let rest = &mut headers[sent..count];
+            // SAFETY: the headers point at names, iovecs and payloads that all outlive the call.
+            let n = unsafe { libc::sendmmsg(fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, libc::MSG_DONTWAIT) };
+            if n <= 0 {
+                let err = io::Error::last_os_error();
+                match err.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    // The socket buffer is full: the rest of this chunk is dropped.
+                    io::ErrorKind::WouldBlock => {
+                        dropped += count - sent;
+                        break;
+                    }
+                    // The first datagram of the rest failed (a pending ICMP error): skip it.
+                    _ => {
+                        sent += 1;
+                        dropped += 1;
+                        continue;
+                    }
+                }
+            }
+            sent += n as usize;
+        }
+    }
+    dropped
+}
+
+fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(s.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large enough for.
+            let v4: &libc::sockaddr_in = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            let ip = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(v4.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6, which it is large enough for.
+            let v6: &libc::sockaddr_in6 = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            let ip = Ipv6Addr::from(v6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(v6.sin6_port), v6.sin6_flowinfo, v6.sin6_scope_id)))
+        }
+        _ => None,
+    }
+}
+
+fn to_storage(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
+    let mut s: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large enough and aligned for a sockaddr_in.
+            let v4: &mut libc::sockaddr_in = unsafe { &mut *(&mut s as *mut libc::sockaddr_storage).cast() };
+            v4.sin_family = libc::AF_INET as libc::sa_family_t;
+            v4.sin_port = a.port().to_be();
+            v4.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is large enough and aligned for a sockaddr_in6.
+            let v6: &mut libc::sockaddr_in6 = unsafe { &mut *(&mut s as *mut libc::sockaddr_storage).cast() };
+            v6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            v6.sin6_port = a.port().to_be();
+            v6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
+            v6.sin6_flowinfo = a.flowinfo();
+            v6.sin6_scope_id = a.scope_id();
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (s, len as libc::socklen_t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_batch_goes_out_and_comes_back_with_sources_and_lengths() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = b.local_addr().unwrap();
+        let payloads: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; usize::from(i) + 1]).collect();
+        let packets: Vec<(&[u8], SocketAddr)> = payloads.iter().map(|p| (p.as_slice(), to)).collect();
+        assert_eq!(send_many(a.as_raw_fd(), packets), 0);
+        let mut batch = RecvBatch::new();
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < 40 && std::time::Instant::now() < deadline {
+            match batch.recv(b.as_raw_fd()) {
+                Ok(n) => {
+                    assert!(n <= BATCH);
+                    for i in 0..n {
+                        let (from, bytes) = batch.get(i).unwrap();
+                        assert_eq!(from, a.local_addr().unwrap());
+                        got.push(bytes.to_vec());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, payloads);
+    }
+
+    #[test]
+    fn ipv6_addresses_survive_the_round_trip() {
+        let addr: SocketAddr = "[2001:db8::7]:4242".parse().unwrap();
+        let (s, _) = to_storage(addr);
+        assert_eq!(from_storage(&s), Some(addr));
+        let addr: SocketAddr = "192.0.2.1:9".parse().unwrap();
+        assert_eq!(from_storage(&to_storage(addr).0), Some(addr));
+    }
+}
