@@ -55,6 +55,8 @@ pub struct Allocation {
     pub expires: Instant,
     /// The Allocate transaction that created it (a retransmission gets the same answer).
     pub(crate) created_by: [u8; 12],
+    /// The RESERVATION-TOKEN handed out with it (EVEN-PORT with R), for a retransmitted Allocate.
+    pub(crate) reservation: Option<[u8; 8]>,
     pub(crate) permissions: Vec<Permission>,
     pub(crate) channels: Vec<ChannelBinding>,
 }

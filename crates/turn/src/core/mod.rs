@@ -14,7 +14,7 @@ pub use auth::{Credentials, StaticUser};
 pub use config::{Quotas, ServerConfig};
 pub use nonce::NonceKey;
 pub use ports::PortRange;
-pub use server::{Event, Output, RelayBinder, Server};
+pub use server::{Event, Output, RelayBinder, Server, RESERVATION_LIFETIME};
 pub use stats::Stats;
 
 #[cfg(test)]

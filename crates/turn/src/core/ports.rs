@@ -72,6 +72,29 @@ impl Ports {
         None
     }
 
+    /// Takes a free even port whose next-higher port is free too (EVEN-PORT with the R bit,
+    /// RFC 8656 §7.2): the even one goes through `usable` (the I/O layer binds it), the odd one
+    /// is only marked taken, held for a RESERVATION-TOKEN. Returns the even port.
+    pub(crate) fn take_pair(&mut self, mut usable: impl FnMut(u16) -> bool) -> Option<u16> {
+        let span = self.range.len();
+        for _ in 0..span {
+            let candidate = self.next;
+            self.next = if self.next >= self.range.max { self.range.min } else { self.next + 1 };
+            if !candidate.is_multiple_of(2) || candidate >= self.range.max {
+                continue;
+            }
+            if self.used.contains(&candidate) || self.used.contains(&(candidate + 1)) {
+                continue;
+            }
+            if usable(candidate) {
+                self.used.insert(candidate);
+                self.used.insert(candidate + 1);
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
     pub(crate) fn release(&mut self, port: u16) {
         self.used.remove(&port);
     }
@@ -98,6 +121,23 @@ mod tests {
         assert_eq!(p.take(true, |_| true).map(|x| x % 2), Some(0));
         let mut q = Ports::new(PortRange::parse("50000-50001").unwrap());
         assert_eq!(q.take(false, |_| false), None);
+    }
+
+    #[test]
+    fn pairs_hold_the_next_port_too() {
+        let mut p = Ports::new(PortRange::parse("50000-50003").unwrap());
+        let even = p.take_pair(|_| true).unwrap();
+        assert_eq!(even % 2, 0);
+        // The other pair is left; the held odd port is never handed out.
+        let other = p.take_pair(|_| true).unwrap();
+        assert_eq!(other % 2, 0);
+        assert_ne!(other, even);
+        assert_eq!(p.take(false, |_| true), None);
+        p.release(even + 1);
+        assert_eq!(p.take(false, |_| true), Some(even + 1));
+        // A range ending on an even port has no pair there.
+        let mut q = Ports::new(PortRange::parse("50000-50000").unwrap());
+        assert_eq!(q.take_pair(|_| true), None);
     }
 
     #[test]

@@ -71,8 +71,24 @@ pub struct Server {
     by_relay: HashMap<SocketAddr, ClientAddr>,
     per_user: HashMap<String, usize>,
     ports: Ports,
+    /// Relay ports held by EVEN-PORT with the R bit, by RESERVATION-TOKEN.
+    reservations: HashMap<[u8; 8], Reservation>,
     stats: Stats,
     events: Vec<Event>,
+}
+
+/// How long a reserved relay port waits for the Allocate that names its token (RFC 8656 §7.2
+/// suggests about 30 s).
+pub const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
+
+/// A relay port held for a later Allocate with RESERVATION-TOKEN (the RTCP half of an RTP/RTCP
+/// pair). The port is marked taken but not bound until it is claimed.
+struct Reservation {
+    relay_ip: IpAddr,
+    advertised_ip: IpAddr,
+    port: u16,
+    quota_user: String,
+    expires: Instant,
 }
 
 /// An authenticated request's identity and how to sign the answer.
@@ -102,6 +118,7 @@ impl Server {
             by_relay: HashMap::new(),
             per_user: HashMap::new(),
             ports,
+            reservations: HashMap::new(),
             stats: Stats::default(),
             events: Vec::new(),
         }
@@ -239,8 +256,11 @@ impl Server {
             Ok(success) => {
                 let mut b = MessageBuilder::new(out, Class::SuccessResponse, method, msg.transaction_id());
                 match success {
-                    Success::Allocated { advertised, lifetime } => {
+                    Success::Allocated { advertised, lifetime, reservation } => {
                         b.xor_relayed_address(advertised).lifetime(lifetime).xor_mapped_address(client.addr);
+                        if let Some(token) = reservation {
+                            b.reservation_token(&token);
+                        }
                     }
                     Success::Lifetime(lifetime) => {
                         b.lifetime(lifetime);
@@ -308,7 +328,7 @@ impl Server {
             // A retransmitted Allocate gets the original answer; anything else is a mismatch.
             if existing.created_by == *msg.transaction_id().as_bytes() {
                 let left = existing.expires.saturating_duration_since(now).as_secs() as u32;
-                return Ok(Success::Allocated { advertised: existing.advertised, lifetime: left });
+                return Ok(Success::Allocated { advertised: existing.advertised, lifetime: left, reservation: existing.reservation });
             }
             return Err(codes::ALLOCATION_MISMATCH);
         }
@@ -317,38 +337,90 @@ impl Server {
             Ok(Some(_)) => return Err(codes::UNSUPPORTED_TRANSPORT_PROTOCOL),
             _ => return Err(codes::BAD_REQUEST),
         }
-        let family = match (msg.requested_address_family(), msg.additional_address_family()) {
-            (Ok(Some(_)), Ok(Some(_))) => return Err(codes::BAD_REQUEST),
-            (Ok(f), Ok(_)) => f.unwrap_or(AddressFamily::V4),
-            _ => return Err(codes::BAD_REQUEST),
-        };
-        if msg.reservation_token().ok().flatten().is_some() {
-            return Err(codes::INSUFFICIENT_CAPACITY);
+        let requested_family = msg.requested_address_family().map_err(|_| codes::BAD_REQUEST)?;
+        let additional_family = msg.additional_address_family().map_err(|_| codes::BAD_REQUEST)?;
+        let token = msg.reservation_token().map_err(|_| codes::BAD_REQUEST)?.copied();
+        // EVEN-PORT: `Some(reserve_next)`.
+        let even_port = msg.even_port().map_err(|_| codes::BAD_REQUEST)?;
+        if requested_family.is_some() && additional_family.is_some() {
+            return Err(codes::BAD_REQUEST);
         }
-        let even = msg.even_port().map_err(|_| codes::BAD_REQUEST)?.is_some();
-        let (relay_ip, advertised_ip) = match family {
-            AddressFamily::V4 => match self.config.relay_ip_v4 {
-                Some(ip) => (ip, self.config.external_ip_v4.unwrap_or(ip)),
-                None => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
-            },
-            AddressFamily::V6 => match self.config.relay_ip_v6 {
-                Some(ip) => (ip, self.config.external_ip_v6.unwrap_or(ip)),
-                None => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
+        // RFC 8656 §7.2: a RESERVATION-TOKEN comes alone, without EVEN-PORT or an address family.
+        if token.is_some() && (even_port.is_some() || requested_family.is_some() || additional_family.is_some()) {
+            return Err(codes::BAD_REQUEST);
+        }
+        let reserve_next = even_port == Some(true);
+        let claimed = match token {
+            Some(token) => {
+                // An unknown, used or expired token: 508 (RFC 8656 §7.2).
+                let r = self.reservations.remove(&token).ok_or(codes::INSUFFICIENT_CAPACITY)?;
+                if r.expires <= now {
+                    self.ports.release(r.port);
+                    return Err(codes::INSUFFICIENT_CAPACITY);
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        let (relay_ip, advertised_ip) = match &claimed {
+            Some(r) => (r.relay_ip, r.advertised_ip),
+            None => match requested_family.unwrap_or(AddressFamily::V4) {
+                AddressFamily::V4 => match self.config.relay_ip_v4 {
+                    Some(ip) => (ip, self.config.external_ip_v4.unwrap_or(ip)),
+                    None => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
+                },
+                AddressFamily::V6 => match self.config.relay_ip_v6 {
+                    Some(ip) => (ip, self.config.external_ip_v6.unwrap_or(ip)),
+                    None => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
+                },
             },
         };
-        if self.allocations.len() >= self.config.quotas.max_allocations {
-            self.stats.quota_hits += 1;
-            return Err(codes::INSUFFICIENT_CAPACITY);
-        }
         let quota_user = quota_bucket(&auth.username).to_string();
-        if self.per_user.get(&quota_user).copied().unwrap_or(0) >= self.config.quotas.per_user {
+        let refusal = if self.allocations.len() >= self.config.quotas.max_allocations {
+            Some(codes::INSUFFICIENT_CAPACITY)
+        } else if self.per_user.get(&quota_user).copied().unwrap_or(0) >= self.config.quotas.per_user {
+            Some(codes::ALLOCATION_QUOTA_REACHED)
+        } else if reserve_next && !self.may_reserve(&quota_user) {
+            // R bit set but no reservation may be held now: the request cannot be satisfied.
+            Some(codes::INSUFFICIENT_CAPACITY)
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
             self.stats.quota_hits += 1;
-            return Err(codes::ALLOCATION_QUOTA_REACHED);
+            if let Some(r) = claimed {
+                self.ports.release(r.port);
+            }
+            return Err(code);
         }
         let lifetime = self.initial_lifetime(msg.lifetime().ok().flatten());
-        let Some(port) = self.ports.take(even, |p| binder.bind(SocketAddr::new(relay_ip, p))) else {
+        let port = match &claimed {
+            Some(r) => {
+                if !binder.bind(SocketAddr::new(r.relay_ip, r.port)) {
+                    self.ports.release(r.port);
+                    return Err(codes::INSUFFICIENT_CAPACITY);
+                }
+                Some(r.port)
+            }
+            None if reserve_next => self.ports.take_pair(|p| binder.bind(SocketAddr::new(relay_ip, p))),
+            None => self.ports.take(even_port.is_some(), |p| binder.bind(SocketAddr::new(relay_ip, p))),
+        };
+        let Some(port) = port else {
             self.stats.quota_hits += 1;
             return Err(codes::INSUFFICIENT_CAPACITY);
+        };
+        let reservation = if reserve_next {
+            let token = loop {
+                let t: [u8; 8] = rand::random();
+                if t != [0; 8] && !self.reservations.contains_key(&t) {
+                    break t;
+                }
+            };
+            let held = Reservation { relay_ip, advertised_ip, port: port + 1, quota_user: quota_user.clone(), expires: now + RESERVATION_LIFETIME };
+            self.reservations.insert(token, held);
+            Some(token)
+        } else {
+            None
         };
         let relay = SocketAddr::new(relay_ip, port);
         let advertised = SocketAddr::new(advertised_ip, port);
@@ -360,6 +432,7 @@ impl Server {
             quota_user: quota_user.clone(),
             expires: now + lifetime,
             created_by: *msg.transaction_id().as_bytes(),
+            reservation,
             permissions: Vec::new(),
             channels: Vec::new(),
         };
@@ -368,7 +441,7 @@ impl Server {
         *self.per_user.entry(quota_user).or_insert(0) += 1;
         self.stats.allocations_created += 1;
         self.events.push(Event::AllocationCreated { client, relay });
-        Ok(Success::Allocated { advertised, lifetime: lifetime.as_secs() as u32 })
+        Ok(Success::Allocated { advertised, lifetime: lifetime.as_secs() as u32, reservation })
     }
 
     fn initial_lifetime(&self, requested: Option<u32>) -> Duration {
@@ -571,6 +644,21 @@ impl Server {
         for alloc in self.allocations.values_mut() {
             alloc.prune(now);
         }
+        let ports = &mut self.ports;
+        self.reservations.retain(|_, r| {
+            let keep = r.expires > now;
+            if !keep {
+                ports.release(r.port);
+            }
+            keep
+        });
+    }
+
+    /// Whether `quota_user` may hold one more reserved port: reservations count against the same
+    /// limits as allocations (total and per user), so they cannot hoard the relay range.
+    fn may_reserve(&self, quota_user: &str) -> bool {
+        let mine = self.reservations.values().filter(|r| r.quota_user == quota_user).count();
+        self.reservations.len() < self.config.quotas.max_allocations && mine < self.config.quotas.per_user
     }
 
     fn remove_allocation(&mut self, client: ClientAddr) -> bool {
@@ -611,7 +699,7 @@ fn owned<'m>(allocations: &'m mut HashMap<ClientAddr, Allocation>, client: Clien
 
 /// The result of a successful request, before encoding.
 enum Success {
-    Allocated { advertised: SocketAddr, lifetime: u32 },
+    Allocated { advertised: SocketAddr, lifetime: u32, reservation: Option<[u8; 8]> },
     Lifetime(u32),
     Empty,
 }

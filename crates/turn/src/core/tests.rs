@@ -626,3 +626,104 @@ fn send_reaches_a_peer_on_the_relay_ip_when_the_policy_allows_that_ip() {
     m.finish().unwrap();
     assert_eq!(h.server.handle_client(a.addr, &send, h.now, &mut h.out, &mut AllBind), Output::None);
 }
+
+fn allocate_with(h: &mut Harness, c: &Client, t: u8, attrs: impl FnOnce(&mut MessageBuilder<'_>)) -> Vec<u8> {
+    h.request(c, Method::ALLOCATE, t, |b| {
+        b.requested_transport(17);
+        attrs(b);
+    })
+}
+
+fn token_of(resp: &[u8]) -> [u8; 8] {
+    *Message::parse(resp).unwrap().reservation_token().unwrap().expect("RESERVATION-TOKEN")
+}
+
+#[test]
+fn even_port_with_r_reserves_the_next_port_for_its_token() {
+    // coturn's turnutils_uclient without -c: the RTP allocation asks EVEN-PORT with R, the RTCP
+    // one names the token it got back and must land on the next port.
+    let mut h = Harness::with(|c| c.ports = PortRange::parse("50000-50003").unwrap());
+    let rtp = h.client("198.51.100.1:4000", "alice", "secret");
+    let resp = allocate_with(&mut h, &rtp, 2, |b| {
+        b.even_port(true);
+    });
+    let relay = relayed(&resp);
+    assert_eq!(relay.port() % 2, 0);
+    let token = token_of(&resp);
+
+    // A retransmission of that Allocate gets the same token.
+    assert_eq!(token_of(&allocate_with(&mut h, &rtp, 2, |b| {
+        b.even_port(true);
+    })), token);
+
+    // The held port is not handed to anyone else: two plain allocations take the other pair,
+    // the next finds the range full.
+    let mut others = Vec::new();
+    for (i, addr) in ["198.51.100.2:4000", "198.51.100.2:4001"].into_iter().enumerate() {
+        let c = h.client(addr, "bob", "pw");
+        others.push(relayed(&h.allocate(&c, 10 + i as u8)).port());
+    }
+    others.sort();
+    assert!(!others.contains(&relay.port()) && !others.contains(&(relay.port() + 1)), "{others:?} {relay}");
+    let full = h.client("198.51.100.2:4002", "bob", "pw");
+    assert_eq!(code_of(&h.allocate(&full, 12)), Some(codes::INSUFFICIENT_CAPACITY));
+
+    // The RTCP allocation claims the reservation: the next port.
+    let rtcp = h.client("198.51.100.1:4001", "alice", "secret");
+    let claimed = relayed(&allocate_with(&mut h, &rtcp, 3, |b| {
+        b.reservation_token(&token);
+    }));
+    assert_eq!(claimed, SocketAddr::new(relay.ip(), relay.port() + 1));
+    let events: Vec<_> = h.server.drain_events().collect();
+    assert!(events.contains(&Event::AllocationCreated { client: rtcp.addr, relay: claimed }), "{events:?}");
+
+    // A token works once; an unknown one is refused the same way.
+    let again = h.client("198.51.100.1:4002", "alice", "secret");
+    assert_eq!(code_of(&allocate_with(&mut h, &again, 4, |b| {
+        b.reservation_token(&token);
+    })), Some(codes::INSUFFICIENT_CAPACITY));
+    assert_eq!(code_of(&allocate_with(&mut h, &again, 5, |b| {
+        b.reservation_token(&[7; 8]);
+    })), Some(codes::INSUFFICIENT_CAPACITY));
+}
+
+#[test]
+fn an_unclaimed_reservation_expires_and_frees_its_port() {
+    let mut h = Harness::with(|c| c.ports = PortRange::parse("50000-50001").unwrap());
+    let rtp = h.client("198.51.100.1:4000", "alice", "secret");
+    let resp = allocate_with(&mut h, &rtp, 2, |b| {
+        b.even_port(true);
+    });
+    assert_eq!(relayed(&resp).port(), 50000);
+    let token = token_of(&resp);
+    let other = h.client("198.51.100.2:4000", "bob", "pw");
+    assert_eq!(code_of(&h.allocate(&other, 3)), Some(codes::INSUFFICIENT_CAPACITY), "50001 is held");
+
+    h.advance(RESERVATION_LIFETIME + Duration::from_secs(1));
+    let late = h.client("198.51.100.1:4001", "alice", "secret");
+    assert_eq!(code_of(&allocate_with(&mut h, &late, 4, |b| {
+        b.reservation_token(&token);
+    })), Some(codes::INSUFFICIENT_CAPACITY));
+    let other = h.client("198.51.100.2:4000", "bob", "pw");
+    assert_eq!(relayed(&h.allocate(&other, 5)).port(), 50001);
+}
+
+#[test]
+fn reservation_token_comes_alone() {
+    let mut h = Harness::new();
+    let rtp = h.client("198.51.100.1:4000", "alice", "secret");
+    let token = token_of(&allocate_with(&mut h, &rtp, 2, |b| {
+        b.even_port(true);
+    }));
+    let rtcp = h.client("198.51.100.1:4001", "alice", "secret");
+    assert_eq!(code_of(&allocate_with(&mut h, &rtcp, 3, |b| {
+        b.reservation_token(&token).even_port(false);
+    })), Some(codes::BAD_REQUEST));
+    assert_eq!(code_of(&allocate_with(&mut h, &rtcp, 4, |b| {
+        b.reservation_token(&token).requested_address_family(stun::AddressFamily::V4);
+    })), Some(codes::BAD_REQUEST));
+    // The token survives a malformed attempt.
+    assert_eq!(relayed(&allocate_with(&mut h, &rtcp, 5, |b| {
+        b.reservation_token(&token);
+    })).port() % 2, 1);
+}
