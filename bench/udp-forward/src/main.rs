@@ -18,6 +18,7 @@
 //! `--rate 0`, keeps `--window` packets in flight (closed loop, saturation).
 //! Prints one JSON line on stdout.
 
+#[allow(dead_code)] // process_cpu_secs is for turn-allocgen
 mod sys;
 
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};

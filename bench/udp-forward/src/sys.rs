@@ -130,3 +130,13 @@ pub fn set_buffers(sock: &UdpSocket, bytes: i32) {
         }
     }
 }
+
+/// CPU time (user + system) consumed so far by the whole process, in seconds.
+pub fn process_cpu_secs() -> f64 {
+    // SAFETY: `ru` is a valid, writable rusage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    assert_eq!(rc, 0, "getrusage");
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
