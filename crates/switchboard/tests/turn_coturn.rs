@@ -292,6 +292,8 @@ struct Run<'a> {
     server: &'a str,
     clients: u64,
     messages: u64,
+    /// Without `-c`: RTP/RTCP allocation pairs (EVEN-PORT with R, then RESERVATION-TOKEN).
+    rtcp: bool,
 }
 
 impl Run<'_> {
@@ -315,9 +317,11 @@ impl Run<'_> {
             LENGTH.into(),
             "-z".into(),
             INTERVAL_MS.into(),
-            // No RTCP twin connections.
-            "-c".into(),
         ]);
+        if !self.rtcp {
+            // No RTCP twin allocations.
+            a.push("-c".into());
+        }
         a.push(self.server.into());
         a
     }
@@ -340,13 +344,19 @@ fn run_all(dir: &Path, port: u16, runs: &[Run], limit: Duration) -> Vec<Outcome>
 }
 
 /// Every message of every client went out and came back, nothing lost or dropped, and every
-/// relay address is of `family` (4 or 6) and inside the server's relay port range.
+/// relay address is of `family` (4 or 6) and inside the server's relay port range. With RTCP
+/// twins uclient counts their packets too, so the counts are only at least clients x messages.
 fn assert_clean(turn: &Turn, run: &Run, o: &Outcome, family: u8) {
     let ctx = || format!("{}\n--- server log (tail) ---\n{}", o.context(), tail(&turn.logs(), 30));
     assert!(o.status.is_some(), "killed after {UCLIENT_TIMEOUT:?}: {}", ctx());
     assert!(o.ok(), "uclient failed: {}", ctx());
     let expected = run.clients * run.messages;
-    assert_eq!(o.counts(), Some((expected, expected)), "sent/received message counts: {}", ctx());
+    if run.rtcp {
+        let (sent, recv) = o.counts().unwrap_or_else(|| panic!("no message counts: {}", ctx()));
+        assert!(sent >= expected && recv == sent, "sent {sent} (want >= {expected}), received {recv}: {}", ctx());
+    } else {
+        assert_eq!(o.counts(), Some((expected, expected)), "sent/received message counts: {}", ctx());
+    }
     let (lost, pct, dropped) = o.loss().unwrap_or_else(|| panic!("no `Total lost packets` line: {}", ctx()));
     assert_eq!((lost, dropped), (0, 0), "lost/dropped packets: {}", ctx());
     assert!(pct == 0.0, "loss {pct}%: {}", ctx());
@@ -371,7 +381,7 @@ fn tail(s: &str, n: usize) -> String {
 
 /// The relay runs with the standard load.
 fn load<'a>(name: &'a str, flags: &'a [&'a str], cred: Cred<'a>, peer: Option<(&'a str, u16)>, server: &'a str) -> Run<'a> {
-    Run { name, flags, cred, peer, server, clients: CLIENTS, messages: MESSAGES }
+    Run { name, flags, cred, peer, server, clients: CLIENTS, messages: MESSAGES, rtcp: false }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,11 +492,11 @@ fn uclient_over_ipv6() {
 #[test]
 fn loopback_peer_is_refused_by_default() {
     let dir = temp_dir("deny");
-    let turn = Turn::start(&dir, (46000, 46499), false, &[]);
+    let turn = Turn::start(&dir, (46000, 46199), false, &[]);
     let (_peer, pport) = start_peer(&dir, "127.0.0.1");
     let peer = Some(("127.0.0.1", pport));
     let cred = Cred::Static(USER, PASS);
-    let small = |name, flags| Run { name, flags, cred, peer, server: "127.0.0.1", clients: 1, messages: 20 };
+    let small = |name, flags| Run { name, flags, cred, peer, server: "127.0.0.1", clients: 1, messages: 20, rtcp: false };
     let runs = [
         small("deny-udp-channels", &["-X"]),
         small("deny-udp-send", &["-X", "-s"]),
@@ -519,7 +529,7 @@ fn wrong_password_and_wrong_secret_fail() {
     let turn = Turn::start(&dir, (46500, 46999), false, &["--turn-allow-loopback-peers", "true"]);
     let (_peer, pport) = start_peer(&dir, "127.0.0.1");
     let peer = Some(("127.0.0.1", pport));
-    let small = |name, flags, cred| Run { name, flags, cred, peer, server: "127.0.0.1", clients: 1, messages: 20 };
+    let small = |name, flags, cred| Run { name, flags, cred, peer, server: "127.0.0.1", clients: 1, messages: 20, rtcp: false };
     let bad = [
         small("bad-password-udp", &["-X"], Cred::Static(USER, "not-the-password")),
         small("bad-password-tcp", &["-X", "-t"], Cred::Static(USER, "not-the-password")),
@@ -541,4 +551,61 @@ fn wrong_password_and_wrong_secret_fail() {
     for (r, o) in good.iter().zip(run_all(&dir, turn.port, &good, UCLIENT_TIMEOUT)) {
         assert_clean(&turn, r, &o, 4);
     }
+}
+
+/// Without `-c` uclient allocates RTP/RTCP pairs as a media client would: the RTP Allocate asks
+/// EVEN-PORT with the R bit, the RTCP one names the RESERVATION-TOKEN it got back and must get
+/// the next port. Over UDP and TCP, with the echo peer and client to client.
+#[test]
+fn uclient_rtp_rtcp_pairs_use_even_ports_and_reservation_tokens() {
+    let dir = temp_dir("rtcp");
+    let turn = Turn::start(&dir, (47000, 47999), false, &["--turn-allow-loopback-peers", "true"]);
+    let (_peer, pport) = start_peer(&dir, "127.0.0.1");
+    let peer = Some(("127.0.0.1", pport));
+    let cred = Cred::Static(USER, PASS);
+    let pairs = |name, flags, peer| Run { rtcp: true, ..load(name, flags, cred, peer, "127.0.0.1") };
+    let runs = [
+        pairs("rtcp-udp-channels", &["-X"], peer),
+        pairs("rtcp-tcp-send", &["-X", "-t", "-s"], peer),
+        pairs("rtcp-y-udp", &["-X", "-y"], None),
+    ];
+    for (r, o) in runs.iter().zip(run_all(&dir, turn.port, &runs, UCLIENT_TIMEOUT)) {
+        assert_clean(&turn, r, &o, 4);
+        // uclient allocates sequentially and prints each relay address: every RTCP (odd) relay
+        // comes right after its RTP (even) twin on the port below.
+        let ports: Vec<u16> = o.relays().iter().map(|a| a.port()).collect();
+        assert!(ports.iter().any(|p| p % 2 == 1), "no RTCP allocation in {ports:?}: {}", o.context());
+        for (i, p) in ports.iter().enumerate() {
+            if p % 2 == 1 {
+                assert!(i > 0 && ports[i - 1] == p - 1, "RTCP relay {p} does not follow its RTP twin in {ports:?}");
+            }
+        }
+    }
+}
+
+/// With `-I` uclient installs no permissions, and with `-s` no channels either: its Send
+/// indications must not reach the peer, so nothing comes back (a permission-less relay would be
+/// an open proxy).
+#[test]
+fn without_permissions_nothing_is_relayed() {
+    let dir = temp_dir("noperm");
+    let turn = Turn::start(&dir, (46200, 46499), false, &["--turn-allow-loopback-peers", "true"]);
+    let (_peer, pport) = start_peer(&dir, "127.0.0.1");
+    let run = Run {
+        name: "no-permissions-send",
+        flags: &["-X", "-I", "-s"],
+        cred: Cred::Static(USER, PASS),
+        peer: Some(("127.0.0.1", pport)),
+        server: "127.0.0.1",
+        clients: 1,
+        messages: 20,
+        rtcp: false,
+    };
+    let o = run_uclient(&dir, turn.port, &run, UCLIENT_TIMEOUT);
+    assert!(o.status.is_some(), "killed on timeout: {}", o.context());
+    assert!(!o.relays().is_empty(), "the Allocate should have succeeded: {}", o.context());
+    assert!(!o.output.contains("create perm sent"), "-I should send no CreatePermission: {}", o.context());
+    let (sent, recv) = o.counts().unwrap_or_else(|| panic!("no message counts: {}", o.context()));
+    assert_eq!((sent, recv), (20, 0), "sent/received: {}", o.context());
+    assert_eq!(o.loss().map(|l| l.0), Some(20), "{}", o.context());
 }
