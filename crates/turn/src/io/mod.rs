@@ -7,6 +7,8 @@ mod batch;
 mod metrics_export;
 mod runtime;
 mod tcp;
+mod tls;
 mod worker;
 
 pub use runtime::{first_lan_ipv4, start, RunningTurn, TurnIoConfig};
+pub use tls::{serve_tls, StreamHandle};

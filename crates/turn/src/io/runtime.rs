@@ -58,6 +58,8 @@ pub struct RunningTurn {
     pub local_addr_v6: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
     workers: Vec<Arc<WorkerHandle>>,
+    /// For stream listeners started outside this module (TURN over TLS, see `tls.rs`).
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl RunningTurn {
@@ -235,7 +237,7 @@ pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
         tasks.push(tokio::spawn(super::tcp::accept_loop(shared.clone(), tcp, max_tcp)));
     }
     tasks.push(tokio::spawn(timer(shared.clone())));
-    Ok(RunningTurn { local_addr, local_addr_v6, tasks, workers: handles })
+    Ok(RunningTurn { local_addr, local_addr_v6, tasks, workers: handles, shared })
 }
 
 async fn timer(shared: Arc<Shared>) {
