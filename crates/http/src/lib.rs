@@ -23,6 +23,6 @@ mod ws;
 pub use config::{HttpConfig, PublicUrl, TurnAdvert};
 pub use metrics_names::describe_metrics;
 pub use router::router;
-pub use serve::{serve, ServeConfig};
+pub use serve::{serve, serve_with, DivertedIo, ServeConfig, StreamDivert, TlsServe, ACME_TLS_ALPN};
 pub use state::AppState;
 pub use ws::WsConnection;

@@ -16,17 +16,20 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// The configured public URL if any; otherwise `X-Forwarded-Proto`/`X-Forwarded-Host`, then
-    /// the `Host` header and whether the connection itself was TLS.
+    /// The configured public URL if any; otherwise (plain HTTP only, behind a proxy)
+    /// `X-Forwarded-Proto`/`X-Forwarded-Host`, then the `Host` header and whether the connection
+    /// itself was TLS.
     pub fn of_request(headers: &HeaderMap, tls: bool, public_url: Option<&PublicUrl>) -> Self {
         if let Some(p) = public_url {
             return Self { scheme: p.scheme.clone(), host: p.authority.clone() };
         }
-        let forwarded_proto = first_value(headers, "x-forwarded-proto")
+        // Over TLS this server is the edge: X-Forwarded-* would only be a client's claim.
+        let forwarded = |name: &str| if tls { None } else { first_value(headers, name) };
+        let forwarded_proto = forwarded("x-forwarded-proto")
             .map(|p| p.to_ascii_lowercase())
             .filter(|p| p == "http" || p == "https");
         let scheme = forwarded_proto.unwrap_or_else(|| if tls { "https" } else { "http" }.to_string());
-        let host = first_value(headers, "x-forwarded-host")
+        let host = forwarded("x-forwarded-host")
             .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
             .filter(|h| is_plausible_host(h))
             .unwrap_or_else(|| "localhost".to_string());

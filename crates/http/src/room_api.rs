@@ -94,6 +94,12 @@ pub async fn join(State(state): State<Arc<AppState>>, Path(room): Path<String>, 
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    if state.is_draining() {
+        metrics::counter!(m::JOINS, "result" => "DRAINING").increment(1);
+        let body = json!({ "result": "ERROR", "params": { "messages": [] },
+            "error": "the server is shutting down and takes no new calls; calls in progress continue. Try again in a moment." });
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json"), (header::RETRY_AFTER, "5")], body.to_string()).into_response();
+    }
     let loopback = req.query.get("debug") == "loopback";
     let (client, outcome) = state.rooms.join(&room, loopback, Instant::now());
     let name = match &outcome {

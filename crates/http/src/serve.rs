@@ -4,13 +4,14 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -18,8 +19,31 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use crate::metrics_names as m;
+use crate::room_api::ArrivedOverTls;
+
+/// A decrypted stream handed to someone other than the HTTP server.
+pub trait DivertedIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> DivertedIo for T {}
+
+/// Takes TLS streams that carry STUN rather than HTTP (TURN over TLS on the HTTPS port).
+pub type StreamDivert = Arc<dyn Fn(Box<dyn DivertedIo>, SocketAddr) + Send + Sync>;
+
+/// The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737): such a connection only proves
+/// the certificate and is closed after the handshake.
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// TLS on the HTTP listener (HTTPS and WSS on one port).
+#[derive(Clone)]
+pub struct TlsServe {
+    /// Handshakes with the server's certificate (whose resolver may swap it at run time).
+    pub acceptor: TlsAcceptor,
+    /// When set, a stream whose first byte after the handshake is a STUN message type (0x00 or
+    /// 0x01: TURN's first request) goes here instead of to the HTTP server.
+    pub divert: Option<StreamDivert>,
+}
 
 /// Connection-level limits.
 #[derive(Debug, Clone)]
@@ -85,6 +109,19 @@ const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open connections finish
 /// for up to `drain_timeout`.
 pub async fn serve(listener: TcpListener, router: Router, config: ServeConfig, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    serve_with(listener, router, config, shutdown, None).await
+}
+
+/// [`serve`], over TLS when `tls` is set: the handshake runs in the connection's task, bounded
+/// by the header-read timeout; requests then carry [`ArrivedOverTls`].
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+    tls: Option<TlsServe>,
+) -> io::Result<()> {
+    let router_tls = router.clone().layer(Extension(ArrivedOverTls));
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
@@ -95,7 +132,7 @@ pub async fn serve(listener: TcpListener, router: Router, config: ServeConfig, s
     tokio::pin!(shutdown);
 
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -118,10 +155,59 @@ pub async fn serve(listener: TcpListener, router: Router, config: ServeConfig, s
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(CountedStream { inner: stream, _permit: permit });
-        let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+        let counted = CountedStream { inner: stream, _permit: permit };
+        let Some(tls) = tls.clone() else {
+            let service = TowerToHyperService::new(router.clone());
+            let connection = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(counted), service).into_owned());
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let router = router_tls.clone();
+        let timeout = config.header_read_timeout;
         tokio::spawn(async move {
+            let mut stream = match tokio::time::timeout(timeout, tls.acceptor.accept(counted)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            if alpn.as_deref() == Some(ACME_TLS_ALPN) {
+                let _ = stream.shutdown().await;
+                return;
+            }
+            let is_http_alpn = matches!(alpn.as_deref(), Some(b"h2") | Some(b"http/1.1"));
+            if let (Some(divert), false) = (tls.divert.as_ref(), is_http_alpn) {
+                let mut first = [0u8; 1];
+                let n = match tokio::time::timeout(timeout, stream.read(&mut first)).await {
+                    Ok(Ok(n)) if n > 0 => n,
+                    _ => return,
+                };
+                let prefixed = Prefixed { prefix: first[..n].to_vec(), inner: stream };
+                if first[0] <= 0x01 {
+                    divert(Box::new(prefixed), peer);
+                    return;
+                }
+                let service = TowerToHyperService::new(router);
+                let connection = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(prefixed), service).into_owned());
+                if let Err(e) = connection.await {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            let service = TowerToHyperService::new(router);
+            let connection = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
             if let Err(e) = connection.await {
                 tracing::trace!(error = %e, "connection ended with an error");
             }
@@ -154,4 +240,35 @@ async fn refuse(mut stream: TcpStream) {
         }
     })
     .await;
+}
+
+/// A stream whose first bytes were already read (to tell STUN from HTTP) and are given back to
+/// the next reader.
+struct Prefixed<S> {
+    prefix: Vec<u8>,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

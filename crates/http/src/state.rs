@@ -1,6 +1,6 @@
 //! The one shared state of the HTTP layer.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,7 @@ pub struct AppState {
     pub ws_connections: AtomicUsize,
     next_connection_id: AtomicU64,
     metrics_render: MetricsRender,
+    draining: AtomicBool,
 }
 
 impl AppState {
@@ -49,7 +50,19 @@ impl AppState {
             ws_connections: AtomicUsize::new(0),
             next_connection_id: AtomicU64::new(1),
             metrics_render,
+            draining: AtomicBool::new(false),
         })
+    }
+
+    /// From now on refuse new joins and report not ready (`/readyz`): the process is shutting
+    /// down and lets calls in progress finish.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`AppState::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// A fresh id for a WebSocket connection.
