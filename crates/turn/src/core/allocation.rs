@@ -47,6 +47,9 @@ pub struct Allocation {
     pub relay: SocketAddr,
     /// The address given to the client in XOR-RELAYED-ADDRESS.
     pub advertised: SocketAddr,
+    /// The IPv6 half of a dual allocation (ADDITIONAL-ADDRESS-FAMILY, RFC 8656 §7.2): its relay
+    /// socket address and the address advertised for it.
+    pub additional: Option<(SocketAddr, SocketAddr)>,
     /// The username that created it; later requests must use the same.
     pub username: String,
     /// The quota bucket (for REST usernames, the part after the expiry).
@@ -66,6 +69,7 @@ impl std::fmt::Debug for Allocation {
         f.debug_struct("Allocation")
             .field("client", &self.client)
             .field("relay", &self.relay)
+            .field("additional", &self.additional.map(|(relay, _)| relay))
             .field("permissions", &self.permissions.len())
             .field("channels", &self.channels.len())
             .finish_non_exhaustive()
@@ -73,6 +77,15 @@ impl std::fmt::Debug for Allocation {
 }
 
 impl Allocation {
+    /// The relay address of `peer`'s family (RFC 8656: a peer is reached from the relay of its
+    /// own family), if this allocation has one.
+    pub fn relay_for(&self, peer: IpAddr) -> Option<SocketAddr> {
+        if peer.is_ipv4() == self.relay.is_ipv4() {
+            return Some(self.relay);
+        }
+        self.additional.map(|(relay, _)| relay).filter(|relay| relay.is_ipv4() == peer.is_ipv4())
+    }
+
     /// Whether a live permission covers `ip`.
     pub(crate) fn permits(&self, ip: IpAddr, now: Instant) -> bool {
         self.permissions.iter().any(|p| p.ip == ip && p.expires > now)

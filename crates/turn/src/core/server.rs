@@ -195,7 +195,9 @@ impl Server {
         };
         self.stats.packets_to_peer += 1;
         self.stats.bytes_to_peer += cd.data.len() as u64;
-        Output::ToPeer { relay: alloc.relay, peer: channel.peer, data: cd.data }
+        // ChannelBind checked the family, so the peer's relay exists.
+        let relay = alloc.relay_for(channel.peer.ip()).unwrap_or(alloc.relay);
+        Output::ToPeer { relay, peer: channel.peer, data: cd.data }
     }
 
     fn handle_message<'a>(
@@ -256,8 +258,19 @@ impl Server {
             Ok(success) => {
                 let mut b = MessageBuilder::new(out, Class::SuccessResponse, method, msg.transaction_id());
                 match success {
-                    Success::Allocated { advertised, lifetime, reservation } => {
-                        b.xor_relayed_address(advertised).lifetime(lifetime).xor_mapped_address(client.addr);
+                    Success::Allocated { advertised, additional, lifetime, reservation } => {
+                        b.xor_relayed_address(advertised);
+                        match additional {
+                            Ok(Some(second)) => {
+                                b.xor_relayed_address(second);
+                            }
+                            Ok(None) => {}
+                            // The IPv6 half of a dual allocation could not be made (RFC 8656 §7.2).
+                            Err(code) => {
+                                b.address_error_code(AddressFamily::V6, code, default_reason(code));
+                            }
+                        }
+                        b.lifetime(lifetime).xor_mapped_address(client.addr);
                         if let Some(token) = reservation {
                             b.reservation_token(&token);
                         }
@@ -328,7 +341,12 @@ impl Server {
             // A retransmitted Allocate gets the original answer; anything else is a mismatch.
             if existing.created_by == *msg.transaction_id().as_bytes() {
                 let left = existing.expires.saturating_duration_since(now).as_secs() as u32;
-                return Ok(Success::Allocated { advertised: existing.advertised, lifetime: left, reservation: existing.reservation });
+                return Ok(Success::Allocated {
+                    advertised: existing.advertised,
+                    additional: Ok(existing.additional.map(|(_, advertised)| advertised)),
+                    lifetime: left,
+                    reservation: existing.reservation,
+                });
             }
             return Err(codes::ALLOCATION_MISMATCH);
         }
@@ -342,9 +360,12 @@ impl Server {
         let token = msg.reservation_token().map_err(|_| codes::BAD_REQUEST)?.copied();
         // EVEN-PORT: `Some(reserve_next)`.
         let even_port = msg.even_port().map_err(|_| codes::BAD_REQUEST)?;
-        if requested_family.is_some() && additional_family.is_some() {
+        // ADDITIONAL-ADDRESS-FAMILY may only ask for IPv6 (beside the default IPv4), and not
+        // together with REQUESTED-ADDRESS-FAMILY (RFC 8656 §7.2).
+        if (requested_family.is_some() && additional_family.is_some()) || additional_family == Some(AddressFamily::V4) {
             return Err(codes::BAD_REQUEST);
         }
+        let dual = additional_family == Some(AddressFamily::V6);
         // RFC 8656 §7.2: a RESERVATION-TOKEN comes alone, without EVEN-PORT or an address family.
         if token.is_some() && (even_port.is_some() || requested_family.is_some() || additional_family.is_some()) {
             return Err(codes::BAD_REQUEST);
@@ -422,12 +443,26 @@ impl Server {
         } else {
             None
         };
+        // The IPv6 half of a dual allocation. Failing it does not fail the Allocate: the answer
+        // carries ADDRESS-ERROR-CODE instead of a second XOR-RELAYED-ADDRESS.
+        let additional = if !dual {
+            Ok(None)
+        } else if let Some(ip6) = self.config.relay_ip_v6 {
+            let advertised6 = self.config.external_ip_v6.unwrap_or(ip6);
+            match self.ports.take(false, |p| binder.bind(SocketAddr::new(ip6, p))) {
+                Some(p) => Ok(Some((SocketAddr::new(ip6, p), SocketAddr::new(advertised6, p)))),
+                None => Err(codes::INSUFFICIENT_CAPACITY),
+            }
+        } else {
+            Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED)
+        };
         let relay = SocketAddr::new(relay_ip, port);
         let advertised = SocketAddr::new(advertised_ip, port);
         let allocation = Allocation {
             client,
             relay,
             advertised,
+            additional: additional.ok().flatten(),
             username: auth.username.clone(),
             quota_user: quota_user.clone(),
             expires: now + lifetime,
@@ -436,12 +471,18 @@ impl Server {
             permissions: Vec::new(),
             channels: Vec::new(),
         };
+        let second = allocation.additional;
         self.allocations.insert(client, allocation);
         self.by_relay.insert(relay, client);
         *self.per_user.entry(quota_user).or_insert(0) += 1;
         self.stats.allocations_created += 1;
         self.events.push(Event::AllocationCreated { client, relay });
-        Ok(Success::Allocated { advertised, lifetime: lifetime.as_secs() as u32, reservation })
+        if let Some((relay6, _)) = second {
+            self.by_relay.insert(relay6, client);
+            self.events.push(Event::AllocationCreated { client, relay: relay6 });
+        }
+        let additional = additional.map(|a| a.map(|(_, advertised6)| advertised6));
+        Ok(Success::Allocated { advertised, additional, lifetime: lifetime.as_secs() as u32, reservation })
     }
 
     fn initial_lifetime(&self, requested: Option<u32>) -> Duration {
@@ -457,12 +498,29 @@ impl Server {
         let max = self.config.max_lifetime;
         let default = self.config.default_lifetime;
         let alloc = owned(&mut self.allocations, client, auth)?;
-        if let Ok(Some(family)) = msg.requested_address_family() {
-            if family != family_of(alloc.relay.ip()) {
+        let family = msg.requested_address_family().ok().flatten();
+        if let Some(family) = family {
+            let has = family_of(alloc.relay.ip()) == family || alloc.additional.is_some_and(|(r, _)| family_of(r.ip()) == family);
+            if !has {
                 return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
             }
         }
         let requested = msg.lifetime().map_err(|_| codes::BAD_REQUEST)?;
+        // Deleting one family of a dual allocation keeps the other (RFC 8656 §7.3).
+        if let (Some(0), Some(family), Some((relay6, advertised6))) = (requested, family, alloc.additional) {
+            let gone = if family_of(relay6.ip()) == family {
+                relay6
+            } else {
+                let gone = alloc.relay;
+                (alloc.relay, alloc.advertised) = (relay6, advertised6);
+                gone
+            };
+            alloc.additional = None;
+            self.by_relay.remove(&gone);
+            self.ports.release(gone.port());
+            self.events.push(Event::AllocationRemoved { client, relay: gone });
+            return Ok(Success::Lifetime(0));
+        }
         if requested == Some(0) {
             self.remove_allocation(client);
             self.stats.allocations_deleted += 1;
@@ -488,8 +546,7 @@ impl Server {
         }
         let limit = self.config.quotas.permissions_per_allocation;
         let alloc = owned(&mut self.allocations, client, auth)?;
-        let relay_family = family_of(alloc.relay.ip());
-        if peers.iter().any(|ip| family_of(*ip) != relay_family) {
+        if peers.iter().any(|ip| alloc.relay_for(*ip).is_none()) {
             return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
         }
         if denied {
@@ -526,7 +583,7 @@ impl Server {
         let permission_limit = self.config.quotas.permissions_per_allocation;
         let denied = !self.peer_allowed(peer);
         let alloc = owned(&mut self.allocations, client, auth)?;
-        if family_of(peer.ip()) != family_of(alloc.relay.ip()) {
+        if alloc.relay_for(peer.ip()).is_none() {
             return Err(codes::PEER_ADDRESS_FAMILY_MISMATCH);
         }
         if denied {
@@ -574,9 +631,13 @@ impl Server {
             self.stats.dropped_no_permission += 1;
             return Output::None;
         }
+        let Some(relay) = alloc.relay_for(peer.ip()) else {
+            self.stats.dropped_no_permission += 1;
+            return Output::None;
+        };
         self.stats.packets_to_peer += 1;
         self.stats.bytes_to_peer += data.len() as u64;
-        Output::ToPeer { relay: alloc.relay, peer, data }
+        Output::ToPeer { relay, peer, data }
     }
 
     /// Handles a datagram that arrived at relay socket `relay` from `peer`. When it may pass,
@@ -667,6 +728,11 @@ impl Server {
         };
         self.by_relay.remove(&alloc.relay);
         self.ports.release(alloc.relay.port());
+        if let Some((relay6, _)) = alloc.additional {
+            self.by_relay.remove(&relay6);
+            self.ports.release(relay6.port());
+            self.events.push(Event::AllocationRemoved { client, relay: relay6 });
+        }
         if let Some(n) = self.per_user.get_mut(&alloc.quota_user) {
             *n -= 1;
             if *n == 0 {
@@ -699,7 +765,8 @@ fn owned<'m>(allocations: &'m mut HashMap<ClientAddr, Allocation>, client: Clien
 
 /// The result of a successful request, before encoding.
 enum Success {
-    Allocated { advertised: SocketAddr, lifetime: u32, reservation: Option<[u8; 8]> },
+    /// `additional`: the IPv6 half of a dual allocation, or why it could not be made.
+    Allocated { advertised: SocketAddr, additional: Result<Option<SocketAddr>, u16>, lifetime: u32, reservation: Option<[u8; 8]> },
     Lifetime(u32),
     Empty,
 }

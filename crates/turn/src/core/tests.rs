@@ -727,3 +727,116 @@ fn reservation_token_comes_alone() {
         b.reservation_token(&token);
     })).port() % 2, 1);
 }
+
+fn dual_harness() -> Harness {
+    Harness::with(|c| c.relay_ip_v6 = Some("2001:db8::10".parse().unwrap()))
+}
+
+#[test]
+fn additional_address_family_makes_a_dual_allocation() {
+    // coturn's turnutils_uclient -Z: ADDITIONAL-ADDRESS-FAMILY=IPv6 asks for an IPv4 and an IPv6
+    // relay in one allocation (RFC 8656 §7.2); the IPv6 one used to be ignored silently.
+    let mut h = dual_harness();
+    let c = h.client("198.51.100.1:4000", "alice", "secret");
+    h.server.drain_events().for_each(drop);
+    let resp = allocate_with(&mut h, &c, 2, |b| {
+        b.additional_address_family(stun::AddressFamily::V6);
+    });
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.class(), Class::SuccessResponse, "{:?}", error_code(&m));
+    let relays: Vec<SocketAddr> = m.xor_relayed_addresses().map(Result::unwrap).collect();
+    assert_eq!(relays.len(), 2, "{relays:?}");
+    let (v4, v6) = (relays[0], relays[1]);
+    assert!(v4.is_ipv4() && v6.is_ipv6(), "{relays:?}");
+    assert!(m.address_error_code().unwrap().is_none());
+    let events: Vec<_> = h.server.drain_events().collect();
+    assert_eq!(events, vec![Event::AllocationCreated { client: c.addr, relay: v4 }, Event::AllocationCreated { client: c.addr, relay: v6 }]);
+
+    // Peers of both families, each reached from the relay of its own family.
+    let p4 = peer("93.184.216.34:5000");
+    let p6 = peer("[2001:4860::8888]:5000");
+    let ok = h.request(&c, Method::CREATE_PERMISSION, 3, |m| {
+        m.xor_peer_address(p4).xor_peer_address(p6);
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse, "{:?}", code_of(&ok));
+    let ok = h.request(&c, Method::CHANNEL_BIND, 4, |m| {
+        m.channel_number(ChannelNumber::new(0x4000).unwrap()).xor_peer_address(p6);
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse, "{:?}", code_of(&ok));
+    let mut send = Vec::new();
+    let mut b = MessageBuilder::new(&mut send, Class::Indication, Method::SEND, tid(5));
+    b.xor_peer_address(p4).data(b"four");
+    b.finish().unwrap();
+    assert_eq!(h.server.handle_client(c.addr, &send, h.now, &mut h.out, &mut AllBind), Output::ToPeer { relay: v4, peer: p4, data: b"four" });
+    let mut cd = Vec::new();
+    ChannelData { channel: ChannelNumber::new(0x4000).unwrap(), data: b"six" }.encode_into(&mut cd, false).unwrap();
+    assert_eq!(h.server.handle_client(c.addr, &cd, h.now, &mut h.out, &mut AllBind), Output::ToPeer { relay: v6, peer: p6, data: b"six" });
+    let mut out = Vec::new();
+    assert_eq!(h.server.handle_peer(v6, p6, b"back", h.now, &mut out), Some(c.addr));
+    assert_eq!(h.server.handle_peer(v4, p4, b"back", h.now, &mut out), Some(c.addr));
+
+    // Refresh may name either family; deleting the IPv6 half keeps the IPv4 one.
+    let ok = h.request(&c, Method::REFRESH, 6, |m| {
+        m.lifetime(600).requested_address_family(stun::AddressFamily::V6);
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse, "{:?}", code_of(&ok));
+    h.server.drain_events().for_each(drop);
+    let ok = h.request(&c, Method::REFRESH, 7, |m| {
+        m.lifetime(0).requested_address_family(stun::AddressFamily::V6);
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse, "{:?}", code_of(&ok));
+    assert_eq!(h.server.drain_events().collect::<Vec<_>>(), vec![Event::AllocationRemoved { client: c.addr, relay: v6 }]);
+    assert_eq!(h.server.handle_peer(v6, p6, b"late", h.now, &mut out), None);
+    assert_eq!(h.server.handle_peer(v4, p4, b"still", h.now, &mut out), Some(c.addr));
+    let gone = h.request(&c, Method::REFRESH, 8, |m| {
+        m.lifetime(600).requested_address_family(stun::AddressFamily::V6);
+    });
+    assert_eq!(code_of(&gone), Some(codes::PEER_ADDRESS_FAMILY_MISMATCH));
+}
+
+#[test]
+fn a_dual_allocation_goes_away_whole() {
+    let mut h = dual_harness();
+    let c = h.client("198.51.100.1:4000", "alice", "secret");
+    let resp = allocate_with(&mut h, &c, 2, |b| {
+        b.additional_address_family(stun::AddressFamily::V6);
+    });
+    let relays: Vec<SocketAddr> = Message::parse(&resp).unwrap().xor_relayed_addresses().map(Result::unwrap).collect();
+    h.server.drain_events().for_each(drop);
+    let ok = h.request(&c, Method::REFRESH, 3, |m| {
+        m.lifetime(0);
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse);
+    let mut removed: Vec<SocketAddr> = h
+        .server
+        .drain_events()
+        .map(|e| match e {
+            Event::AllocationRemoved { relay, .. } => relay,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    removed.sort();
+    let mut want = relays.clone();
+    want.sort();
+    assert_eq!(removed, want);
+    assert_eq!(h.server.allocation_count(), 0);
+}
+
+#[test]
+fn dual_allocation_without_ipv6_relays_answers_address_error_code() {
+    let mut h = Harness::new();
+    let c = h.client("198.51.100.1:4000", "alice", "secret");
+    let resp = allocate_with(&mut h, &c, 2, |b| {
+        b.additional_address_family(stun::AddressFamily::V6);
+    });
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.class(), Class::SuccessResponse);
+    assert_eq!(m.xor_relayed_addresses().count(), 1);
+    let e = m.address_error_code().unwrap().expect("ADDRESS-ERROR-CODE");
+    assert_eq!(e.error.code, codes::ADDRESS_FAMILY_NOT_SUPPORTED);
+    // ADDITIONAL-ADDRESS-FAMILY may only name IPv6.
+    let c2 = h.client("198.51.100.1:4001", "alice", "secret");
+    assert_eq!(code_of(&allocate_with(&mut h, &c2, 3, |b| {
+        b.additional_address_family(stun::AddressFamily::V4);
+    })), Some(codes::BAD_REQUEST));
+}
