@@ -41,6 +41,8 @@
 #   SKIP ["" ]       space-separated phases to skip: forward relay alloc
 #   SERVERS ["switchboard coturn"]
 #   NO_BUILD [0]     1 = do not run cargo build
+#   SNAPSHOT [0]     1 = build and measure `git archive HEAD` (target/turn-bench-snapshot), so
+#                    that uncommitted changes in the working tree are not measured
 #   SERVER_BIN [target/release/switchboard]  SB_COMMIT [git HEAD] commit recorded for the binary
 set -euo pipefail
 
@@ -88,6 +90,7 @@ OUT_MD=$OUTDIR/turn-$DATE.md
 if [[ $QUICK == 1 ]]; then OUT_JSON=$OUTDIR/turn-$DATE-quick.json; OUT_MD=$OUTDIR/turn-$DATE-quick.md; fi
 WORK=$(mktemp -d /tmp/sb-turnbench.XXXXXX)
 RESULTS=$WORK/runs.jsonl
+trap 'rm -rf "$WORK"' EXIT
 TCK=$(getconf CLK_TCK)
 mkdir -p "$OUTDIR"
 : > "$RESULTS"
@@ -102,7 +105,22 @@ done
 TIME_BIN=/usr/bin/time
 [[ -x $TIME_BIN ]] || { echo "bench/turn.sh: /usr/bin/time not found (apt-get install time)" >&2; exit 1; }
 
-if [[ $NO_BUILD != 1 ]]; then
+SNAPSHOT=${SNAPSHOT:-0}
+if [[ $SNAPSHOT == 1 ]]; then
+  # Measure the committed HEAD, not the working tree (others may have work in progress):
+  # build a `git archive HEAD` copy with its own target directory (kept for incremental builds).
+  SNAP_COMMIT=$(git rev-parse --short=12 HEAD)
+  log "building release binaries from a snapshot of HEAD ($SNAP_COMMIT)"
+  mkdir -p "$WORK/src"
+  git archive HEAD | tar -x -C "$WORK/src"
+  SNAP_TARGET=$PWD/target/turn-bench-snapshot
+  CARGO_TARGET_DIR=$SNAP_TARGET cargo build --release --manifest-path "$WORK/src/Cargo.toml" \
+    -p switchboard -p switchboard-udp-forward
+  SB=$SNAP_TARGET/release/switchboard
+  ALLOCGEN=$SNAP_TARGET/release/turn-allocgen
+  FWD=$SNAP_TARGET/release/udp-forward
+  SB_COMMIT=$SNAP_COMMIT
+elif [[ $NO_BUILD != 1 ]]; then
   log "building release binaries"
   cargo build --release -p switchboard -p switchboard-udp-forward
 fi

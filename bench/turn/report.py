@@ -195,6 +195,9 @@ def summarize(jsonl, out_json, out_md, meta_path):
         L.append(f"| {fmt(g('held'))} live allocations | {srv} | {fmt(g('bytes_per_alloc'))} B each | {fmt(g('server_us_per_alloc'),1)} | "
                  f"{fmt((g('rss_kb_at_hold') or 0)/1024,1)} MB | {fmt(100*(g('allocgen_cpu_share') or 0))} % | {json.dumps(errs) if errs else 'none'} |")
     L.append("")
+    L.append("allocgen CPU: the load generator's CPU-seconds per second of its run (single-threaded: near 100 % means "
+             "it, not the server, set the rate, and the figure is a lower bound).")
+    L.append("")
     L.append("### Reference: minimal two-hop loopback UDP forwarder (bench/udp-forward)")
     L.append("")
     L.append("| scenario | I/O | delivered pkt/s | Mbit/s | loss | forwarder µs CPU per pkt | client+echo CPU-s |")
@@ -230,7 +233,8 @@ def summarize(jsonl, out_json, out_md, meta_path):
         la, lb = m("relay", scen, "switchboard", "loss_pct"), m("relay", scen, "coturn", "loss_pct")
         if a and b:
             L.append(f"| more packets/s than coturn at saturation ({scen}) | {fmt(a)} | {fmt(b)} | {ratio(a, b)} | {ok(a > b)} |")
-            L.append(f"| less loss at saturation ({scen}) | {fmt(la,2)} % | {fmt(lb,2)} % | | {ok(la is not None and lb is not None and la < lb)} |")
+            verdict = "tie (no loss on either)" if (la == 0 and lb == 0) else ok(la is not None and lb is not None and la < lb)
+            L.append(f"| less loss at saturation ({scen}) | {fmt(la,2)} % | {fmt(lb,2)} % | | {verdict} |")
     if bpa:
         cb = m("alloc", "hold", "coturn", "bytes_per_alloc")
         L.append(f"| ≤ 4 KB per allocation (RSS growth / live allocations) | {fmt(bpa)} B | {fmt(cb)} B | | {ok(bpa <= 4096)} |")
