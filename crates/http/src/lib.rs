@@ -18,6 +18,7 @@ mod room_api;
 mod router;
 mod serve;
 mod state;
+mod web_assets;
 mod ws;
 
 pub use config::{HttpConfig, PublicUrl, TurnAdvert};

@@ -1,7 +1,9 @@
 //! `GET /` and `GET /r/<room>` (§1.5): the page with `loadingParams`, or the room-full page.
 //!
-//! This is the minimal page the room server needs until the web client is embedded: it carries
-//! the same `loadingParams` object AppRTC's template rendered, so tools and tests can read it.
+//! The page is `web/index.html` (embedded by `web_assets`) with the same `loadingParams` object
+//! AppRTC's template rendered filled in server-side, so tools and tests can read it; the client
+//! (`/static/app.js`, an ES module) reads `window.loadingParams` and shows the landing page (no
+//! `roomId`) or the room page.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::params::{html_escape, room_parameters, RoomPart};
 use crate::room_api::{parse_room, ClientRequest};
+use crate::web_assets::{FULL_PAGE, INDEX_TEMPLATE};
 use crate::AppState;
 
 /// `GET /`: room selection, no room id.
@@ -76,20 +79,27 @@ fn render_page(params: &Map<String, Value>, room_id: Option<&str>) -> String {
         loading.push_str(&format!("      {js}: {},\n", quoted(params, key)));
     }
     let header = params.get("header_message").and_then(Value::as_str).unwrap_or_default();
-    let header_html = if header.is_empty() { String::new() } else { format!("<header>{}</header>", html_escape(header)) };
+    let header_html =
+        if header.is_empty() { String::new() } else { format!("<header class=\"banner\">{}</header>", html_escape(header)) };
     let title = room_id.map_or_else(|| "Switchboard".to_string(), |r| format!("Switchboard — room {r}"));
-    let body = match room_id {
-        Some(room) => format!("<h1>Room <code>{room}</code></h1><p>Share this page's link with the other person.</p>"),
-        None => "<h1>Switchboard</h1><p>Open <code>/r/&lt;room name&gt;</code> to start a call.</p>".to_string(),
-    };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n</head>\n\
-         <body>\n{header_html}\n{body}\n<script>\n    var loadingParams = {{\n{loading}    }};\n</script>\n</body>\n</html>\n"
-    )
+    // One pass over the template, so a value can never be mistaken for a later placeholder.
+    let mut out = String::with_capacity(INDEX_TEMPLATE.len() + loading.len() + 256);
+    let mut rest = INDEX_TEMPLATE;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let (value, len) = if after.starts_with("{{TITLE}}") {
+            (html_escape(&title), "{{TITLE}}".len())
+        } else if after.starts_with("{{HEADER}}") {
+            (header_html.clone(), "{{HEADER}}".len())
+        } else if after.starts_with("{{LOADING_PARAMS}}") {
+            (loading.clone(), "{{LOADING_PARAMS}}".len())
+        } else {
+            ("{{".to_string(), 2)
+        };
+        out.push_str(&value);
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
 }
-
-/// AppRTC's room-full page: a message and a way to a new room.
-const FULL_PAGE: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Room full — Switchboard</title>\n</head>\n\
-<body>\n<h1>Sorry, this room is full.</h1>\n<p><a id=\"new-room\" href=\"/\">OPEN A NEW ROOM</a></p>\n</body>\n</html>\n";

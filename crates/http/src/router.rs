@@ -8,7 +8,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::{collider_http, ice, ops, pages, room_api, ws, AppState};
+use crate::{collider_http, ice, ops, pages, room_api, web_assets, ws, AppState};
 
 /// Every route on one port: room server, Collider (`/ws`, `/ws/<room>/<client>`, `/status`),
 /// ICE config and operations. Invalid ids and unknown paths get 404, known paths with the
@@ -19,6 +19,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(pages::index))
         .route("/r/{room}", get(pages::room))
+        .route("/static/{name}", get(web_assets::serve))
         .route("/join/{room}", post(room_api::join))
         .route("/message/{room}/{client}", post(room_api::message))
         .route("/leave/{room}/{client}", post(room_api::leave))
@@ -30,8 +31,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ws/{room}/{client}", any(collider_http::room_client))
         .route("/status", any(collider_http::status))
         .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
