@@ -44,11 +44,14 @@ pub struct TurnAdvert {
     pub host: Option<String>,
     /// How long minted credentials last.
     pub ttl: Duration,
+    /// The TURN-over-TLS port, advertised as `turns:` with the host the client reached the web
+    /// server at (the name the certificate is for); `None` when TLS is off.
+    pub tls_port: Option<u16>,
 }
 
 impl std::fmt::Debug for TurnAdvert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TurnAdvert").field("port", &self.port).field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("TurnAdvert").field("port", &self.port).field("host", &self.host).field("tls_port", &self.tls_port).finish_non_exhaustive()
     }
 }
 

@@ -29,11 +29,15 @@ fn mint(turn: &TurnAdvert, origin: &Origin, user: &str) -> Option<Minted> {
     let password = stun::TurnRestPassword::compute(turn.secret.as_bytes(), &username).ok()?.as_str().to_string();
     let host = turn.host.clone().unwrap_or_else(|| host_without_port(&origin.host).to_string());
     let port = turn.port;
-    let uris = vec![
+    let mut uris = vec![
         format!("stun:{host}:{port}"),
         format!("turn:{host}:{port}?transport=udp"),
         format!("turn:{host}:{port}?transport=tcp"),
     ];
+    if let Some(tls_port) = turn.tls_port {
+        // The certificate names the host the page was loaded from, not the relay's IP.
+        uris.push(format!("turns:{}:{tls_port}?transport=tcp", host_without_port(&origin.host)));
+    }
     Some(Minted { username, password, ttl, uris })
 }
 
@@ -101,7 +105,7 @@ mod tests {
 
     #[test]
     fn minted_credentials_verify_with_the_secret() {
-        let turn = TurnAdvert { secret: "0123456789".into(), port: 3478, host: None, ttl: std::time::Duration::from_secs(600) };
+        let turn = TurnAdvert { secret: "0123456789".into(), port: 3478, host: None, ttl: std::time::Duration::from_secs(600), tls_port: Some(5349) };
         let origin = Origin { scheme: "http".into(), host: "calls.example.org:8080".into() };
         let m = mint(&turn, &origin, "42").unwrap();
         assert!(m.username.ends_with(":42"));
@@ -109,5 +113,6 @@ mod tests {
         assert_eq!(m.password, expected.as_str());
         assert_eq!(m.uris[1], "turn:calls.example.org:3478?transport=udp");
         assert_eq!(m.ttl, 600);
+        assert_eq!(m.uris[3], "turns:calls.example.org:5349?transport=tcp");
     }
 }

@@ -36,9 +36,22 @@ impl FromRequestParts<Arc<AppState>> for ClientRequest {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let tls = parts.extensions.get::<ArrivedOverTls>().is_some();
+        // HTTP/2 (what browsers speak over TLS) carries the host in `:authority`, not `Host`.
+        let with_authority;
+        let headers = match parts.uri.authority() {
+            Some(authority) if !parts.headers.contains_key(header::HOST) => {
+                let mut h = parts.headers.clone();
+                if let Ok(v) = authority.as_str().parse() {
+                    h.insert(header::HOST, v);
+                }
+                with_authority = h;
+                &with_authority
+            }
+            _ => &parts.headers,
+        };
         Ok(Self {
             query: QueryArgs::parse(parts.uri.query()),
-            origin: Origin::of_request(&parts.headers, tls, state.config.public_url.as_ref()),
+            origin: Origin::of_request(headers, tls, state.config.public_url.as_ref()),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)

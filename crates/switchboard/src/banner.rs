@@ -3,14 +3,22 @@
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
-/// Prints the bound address (a stable `Listening on ADDR` line that scripts parse) and the URLs
-/// to open: localhost and each LAN address when listening on all interfaces.
-pub fn print(bound: SocketAddr, public_url: Option<&str>) {
+/// Prints the bound address (a stable `Listening on ADDR` line that scripts parse), the TLS
+/// note (certificate source and SHA-256 fingerprint) and the URLs to open: localhost and each
+/// LAN address when listening on all interfaces.
+pub fn print(bound: SocketAddr, public_url: Option<&str>, tls: Option<&str>) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Switchboard {} — rooms, signaling and web client on one port", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(out, "Listening on {bound}");
+    if let Some(note) = tls {
+        let _ = writeln!(out, "{note}");
+    }
     let _ = writeln!(out, "Open in a browser:");
-    for url in urls(bound, public_url) {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    for url in urls(bound, public_url).into_iter().map(|u| match u.strip_prefix("http://") {
+        Some(rest) => format!("{scheme}://{rest}"),
+        None => u,
+    }) {
         let _ = writeln!(out, "  {url}");
     }
     let _ = out.flush();

@@ -9,6 +9,7 @@ use rooms::RoomLimits;
 use signaling::HubConfig;
 
 use crate::options::{LogFormat, Options};
+use crate::tls::{AcmeSettings, Challenge, TlsMode};
 use turn::core::{PortRange, Quotas, StaticUser};
 
 /// A configuration error that names the key at fault and what would fix it.
@@ -69,6 +70,10 @@ pub struct Config {
     pub hub: HubConfig,
     /// The built-in STUN/TURN server, unless disabled.
     pub turn: Option<TurnSettings>,
+    /// Where the HTTPS certificate comes from.
+    pub tls: TlsMode,
+    /// TURN over TLS listen address (with TLS on and TURN enabled).
+    pub turn_tls_listen: Option<SocketAddr>,
 }
 
 /// The built-in TURN server's settings. Not `Debug`: it holds secrets.
@@ -190,6 +195,15 @@ impl Config {
     /// Applies defaults to merged options and validates them.
     pub fn resolve(o: Options) -> Result<Self, ConfigError> {
         let turn = resolve_turn(&o)?;
+        let (tls, listen) = resolve_tls(&o)?;
+        let turn_tls_listen = match (&tls, &turn, o.turn_tls_listen.as_deref()) {
+            (_, None, _) | (_, _, Some("off")) => None,
+            (TlsMode::Off, _, None) => None,
+            (_, _, Some(text)) => Some(text.parse::<SocketAddr>().map_err(|_| invalid("turn_tls_listen", format!("{text:?} is not an address like 0.0.0.0:5349, or \"off\"")))?),
+            // Beside the TURN port: 5349 (RFC 8656's turns: port), or a free port when TURN
+            // itself takes one (tests).
+            (_, Some(t), None) => Some(SocketAddr::new(t.listen.ip(), if t.listen.port() == 0 { 0 } else { 5349 })),
+        };
         let public_url = o
             .public_url
             .as_deref()
@@ -246,7 +260,9 @@ impl Config {
         }
         Ok(Self {
             turn,
-            listen: o.listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
+            tls,
+            turn_tls_listen,
+            listen,
             data_dir: o.data_dir.unwrap_or_else(|| PathBuf::from("switchboard-data")),
             log: o.log.unwrap_or_else(|| "info".into()),
             log_format: o.log_format.unwrap_or(LogFormat::Text),
@@ -256,6 +272,81 @@ impl Config {
             hub,
         })
     }
+}
+
+/// The TLS mode and the HTTP listen address (whose default depends on it: 443 for ACME).
+fn resolve_tls(o: &Options) -> Result<(TlsMode, SocketAddr), ConfigError> {
+    let explicit_listen = o.listen;
+    let mut domains = Vec::new();
+    for d in &o.domains {
+        domains.push(domain(d)?);
+    }
+    let mode = o.tls.as_deref().unwrap_or("auto");
+    let mode = match mode {
+        "auto" if !domains.is_empty() => "acme",
+        "auto" if explicit_listen.is_some_and(|l| l.ip().is_loopback()) => "off",
+        "auto" => "self-signed",
+        other => other,
+    };
+    let tls = match mode {
+        "off" => TlsMode::Off,
+        "self-signed" => TlsMode::SelfSigned,
+        "files" => match (&o.tls_cert, &o.tls_key) {
+            (Some(cert), Some(key)) => TlsMode::Files { cert: cert.clone(), key: key.clone() },
+            (None, _) => return Err(invalid("tls_cert", "--tls files needs --tls-cert FILE (PEM certificate chain) and --tls-key FILE")),
+            (_, None) => return Err(invalid("tls_key", "--tls files needs --tls-key FILE (PEM private key) beside --tls-cert")),
+        },
+        "acme" => {
+            if domains.is_empty() {
+                return Err(invalid("domains", "--tls acme needs at least one --domain NAME (a DNS name pointing at this machine, or its public IP address)"));
+            }
+            let directory = match o.acme_directory.as_deref().unwrap_or("production") {
+                "production" | "letsencrypt" => crate::tls::acme::PRODUCTION.to_string(),
+                "staging" => crate::tls::acme::STAGING.to_string(),
+                url if url.starts_with("https://") => url.to_string(),
+                other => return Err(invalid("acme_directory", format!("{other:?} is not \"production\", \"staging\" or an https:// directory URL"))),
+            };
+            let email = o.acme_email.clone().filter(|e| !e.is_empty());
+            if email.as_ref().is_some_and(|e| !e.contains('@') || e.contains(char::is_whitespace)) {
+                return Err(invalid("acme_email", "is not an e-mail address"));
+            }
+            let http_listen = match o.acme_http_listen.as_deref().unwrap_or("0.0.0.0:80") {
+                "off" => None,
+                text => Some(text.parse::<SocketAddr>().map_err(|_| invalid("acme_http_listen", format!("{text:?} is not an address like 0.0.0.0:80, or \"off\"")))?),
+            };
+            let challenge = match o.acme_challenge.as_deref() {
+                None | Some("auto") => if http_listen.is_some() { Challenge::Http01 } else { Challenge::TlsAlpn01 },
+                Some("http-01") => Challenge::Http01,
+                Some("tls-alpn-01") => Challenge::TlsAlpn01,
+                Some(other) => return Err(invalid("acme_challenge", format!("{other:?} is not \"http-01\" or \"tls-alpn-01\""))),
+            };
+            if challenge == Challenge::Http01 && http_listen.is_none() {
+                return Err(invalid("acme_challenge", "http-01 needs the plain listener: set --acme-http-listen to an address (port 80), or use tls-alpn-01"));
+            }
+            TlsMode::Acme(AcmeSettings { domains, directory, email, ca_root: o.acme_ca_root.clone(), challenge, http_listen })
+        }
+        other => return Err(invalid("tls", format!("{other:?} is not one of auto, off, self-signed, files, acme"))),
+    };
+    if !matches!(tls, TlsMode::Acme(_)) && !o.domains.is_empty() {
+        return Err(invalid("domains", format!("--domain is for --tls acme, but --tls is {}", tls.name())));
+    }
+    let default_port = if matches!(tls, TlsMode::Acme(_)) { 443 } else { 8080 };
+    let listen = explicit_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], default_port)));
+    Ok((tls, listen))
+}
+
+/// A `--domain` value: an IP address, or a DNS name (no wildcards: HTTP-01 and TLS-ALPN-01
+/// cannot prove them).
+fn domain(text: &str) -> Result<String, ConfigError> {
+    let t = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    if let Ok(ip) = t.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    let label_ok = |l: &str| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if t.len() > 253 || !t.split('.').all(label_ok) {
+        return Err(invalid("domains", format!("{text:?} is not a DNS name or IP address (wildcards need DNS-01, which is not supported)")));
+    }
+    Ok(t)
 }
 
 fn read_file(path: &Path) -> Result<Options, ConfigError> {
@@ -284,6 +375,7 @@ mod tests {
     fn defaults_work_on_a_laptop() {
         let c = Config::resolve(Options::default()).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert!(matches!(c.tls, TlsMode::SelfSigned), "a LAN needs HTTPS for the camera");
         assert_eq!(c.hub.reconnect_window, Duration::from_secs(10));
         assert_eq!(c.hub.max_queued_messages, 1024);
         assert_eq!(c.rooms.ttl, Duration::from_secs(86_400));
@@ -310,5 +402,27 @@ mod tests {
         assert!(e.contains("listne"), "{e}");
         let o = Options { ice_servers: vec!["http://x".into()], ..Options::default() };
         assert!(Config::resolve(o).unwrap_err().to_string().contains("ice_servers"));
+    }
+
+    #[test]
+    fn tls_defaults_follow_the_listen_address_and_domains() {
+        let local = Options { listen: Some("127.0.0.1:0".parse().unwrap()), ..Options::default() };
+        assert!(matches!(Config::resolve(local).unwrap().tls, TlsMode::Off));
+        let o = Options { domains: vec!["Calls.Example.org".into(), "203.0.113.7".into()], ..Options::default() };
+        let c = Config::resolve(o).unwrap();
+        assert_eq!(c.listen.port(), 443);
+        let TlsMode::Acme(a) = c.tls else { panic!("acme expected") };
+        assert_eq!(a.domains, vec!["calls.example.org".to_string(), "203.0.113.7".to_string()]);
+        assert_eq!(a.challenge, Challenge::Http01);
+        assert!(a.directory.contains("letsencrypt"));
+        let o = Options { tls: Some("files".into()), ..Options::default() };
+        assert!(Config::resolve(o).unwrap_err().to_string().contains("--tls-cert"));
+        let o = Options { domains: vec!["*.example.org".into()], ..Options::default() };
+        assert!(Config::resolve(o).unwrap_err().to_string().contains("domains"));
+        let o = Options { tls: Some("acme".into()), ..Options::default() };
+        assert!(Config::resolve(o).unwrap_err().to_string().contains("--domain"));
+        let o = Options { tls: Some("acme".into()), domains: vec!["a.test".into()], acme_http_listen: Some("off".into()), ..Options::default() };
+        let TlsMode::Acme(a) = Config::resolve(o).unwrap().tls else { panic!() };
+        assert_eq!(a.challenge, Challenge::TlsAlpn01);
     }
 }

@@ -4,7 +4,9 @@
 
 mod banner;
 mod config;
+mod drain;
 mod options;
+mod tls;
 mod turn_service;
 
 use std::sync::Arc;
@@ -89,19 +91,57 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
 
-    let rooms = Arc::new(MemoryRoomStore::new(config.rooms.clone()));
-    let state = http_api::AppState::new(http_config, rooms, config.hub.clone(), Box::new(move || prometheus.render()));
-    tokio::spawn(state.clone().housekeeping());
-
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (option `listen`, --listen, SWITCHBOARD_LISTEN)", config.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
-    let public_url = config.http.public_url.as_ref().map(|p| format!("{}://{}", p.scheme, p.authority));
-    banner::print(bound, public_url.as_deref());
-    tracing::info!(%bound, data_dir = %config.data_dir.display(), "serving");
+    let tls = tls::start(&config.tls, &config.data_dir, bound, config.serve.max_connections).await?;
 
-    http_api::serve(listener, http_api::router(state), config.serve.clone(), shutdown_signal()).await?;
+    // TURN over TLS: its own listener (5349), and STUN streams arriving on the HTTPS port.
+    let mut turn_tls_task = None;
+    let mut divert: Option<http_api::StreamDivert> = None;
+    if let (Some(tls), Some(started)) = (tls.as_ref(), turn.as_ref()) {
+        let handle = started.running.stream_handle();
+        let on_https = handle.clone();
+        divert = Some(Arc::new(move |stream, peer| {
+            let handle = on_https.clone();
+            tokio::spawn(async move { handle.serve(stream, peer).await });
+        }));
+        let mut tls_port = bound.port();
+        if let Some(addr) = config.turn_tls_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for TURN over TLS on {addr} (option `turn_tls_listen`, --turn-tls-listen; \"off\" disables it)"))?;
+            let turn_bound = listener.local_addr().context("reading the bound address")?;
+            println!("TURN-TLS listening on {turn_bound}");
+            tls_port = turn_bound.port();
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.turn.clone());
+            let max = config.turn.as_ref().map_or(1024, |t| t.quotas.max_allocations.saturating_add(1024));
+            turn_tls_task = Some(tokio::spawn(turn::io::serve_tls(handle, listener, acceptor, max)));
+        }
+        if let Some(advert) = http_config.turn.as_mut() {
+            advert.tls_port = Some(tls_port);
+        }
+    }
+
+    let rooms = Arc::new(MemoryRoomStore::new(config.rooms.clone()));
+    let state = http_api::AppState::new(http_config, rooms, config.hub.clone(), Box::new(move || prometheus.render()));
+    tokio::spawn(state.clone().housekeeping());
+
+    let public_url = config.http.public_url.as_ref().map(|p| format!("{}://{}", p.scheme, p.authority));
+    banner::print(bound, public_url.as_deref(), tls.as_ref().map(|t| t.banner.as_str()));
+    tracing::info!(%bound, tls = config.tls.name(), data_dir = %config.data_dir.display(), "serving");
+
+    let tls_serve = tls.as_ref().map(|t| http_api::TlsServe { acceptor: tokio_rustls::TlsAcceptor::from(t.https.clone()), divert: divert.clone() });
+    let allocations = turn.as_ref().map(|t| t.running.stream_handle());
+    let drain = drain::until_drained(state.clone(), allocations, config.serve.drain_timeout);
+    let mut serve_config = config.serve.clone();
+    // What is left after the drain: HTTP requests in flight.
+    serve_config.drain_timeout = serve_config.drain_timeout.min(std::time::Duration::from_secs(2));
+    http_api::serve_with(listener, http_api::router(state), serve_config, drain, tls_serve).await?;
+    if let Some(task) = turn_tls_task {
+        task.abort();
+    }
     if let Some(t) = turn {
         t.running.stop();
     }
@@ -109,7 +149,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -128,5 +169,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutdown requested; draining connections");
 }

@@ -86,7 +86,9 @@ pub struct Options {
     #[arg(global = true, long, env = "SWITCHBOARD_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,
 
-    /// On SIGTERM or SIGINT, how long open connections may finish before the process exits. [default: 10s]
+    /// On SIGTERM or SIGINT, how long calls in progress (WebSockets, TURN allocations) may go on
+    /// while new joins are refused and /readyz answers 503; the process exits sooner when they
+    /// all end. A second signal exits at once. [default: 10s]
     #[arg(global = true, long, env = "SWITCHBOARD_DRAIN_TIMEOUT", value_name = "DURATION")]
     pub drain_timeout: Option<String>,
 
@@ -132,6 +134,61 @@ pub struct Options {
     /// Join a room from its link without asking first. [default: false]
     #[arg(global = true, long, env = "SWITCHBOARD_BYPASS_JOIN_CONFIRMATION", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub bypass_join_confirmation: Option<bool>,
+
+    /// TLS for the HTTP listener (HTTPS and WSS on one port): "auto", "off", "self-signed",
+    /// "files" or "acme". "auto" picks "acme" when --domain is given, "off" when listening on
+    /// loopback only (browsers treat http://localhost as secure), and "self-signed" otherwise: a
+    /// camera needs HTTPS on any other address, so a first start on a LAN works after accepting
+    /// the certificate once. "off" is also for running behind a TLS proxy (X-Forwarded-* is then
+    /// honoured). [default: auto]
+    #[arg(global = true, long, env = "SWITCHBOARD_TLS", value_name = "MODE")]
+    pub tls: Option<String>,
+
+    /// Certificate chain (PEM) for --tls files; reloaded when the file changes and on SIGHUP.
+    #[arg(global = true, long, env = "SWITCHBOARD_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) for --tls files; reloaded with the certificate.
+    #[arg(global = true, long, env = "SWITCHBOARD_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// A DNS name or IP address to get an ACME certificate for (repeatable; the first is the
+    /// certificate's main name). Giving one turns on --tls acme under "auto". [default: none]
+    #[arg(global = true, long = "domain", env = "SWITCHBOARD_DOMAINS", value_name = "NAME", value_delimiter = ',')]
+    #[serde(default)]
+    pub domains: Vec<String>,
+
+    /// ACME directory: "production" (Let's Encrypt), "staging" (Let's Encrypt's staging CA, for
+    /// trying a setup without rate limits) or a directory URL. [default: production]
+    #[arg(global = true, long, env = "SWITCHBOARD_ACME_DIRECTORY", value_name = "URL")]
+    pub acme_directory: Option<String>,
+
+    /// Contact e-mail given to the ACME CA (expiry warnings). [default: none]
+    #[arg(global = true, long, env = "SWITCHBOARD_ACME_EMAIL", value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// Extra root CA (PEM) trusted for the ACME directory's own HTTPS, for private or test CAs
+    /// such as pebble. [default: the Mozilla roots]
+    #[arg(global = true, long, env = "SWITCHBOARD_ACME_CA_ROOT", value_name = "FILE")]
+    pub acme_ca_root: Option<PathBuf>,
+
+    /// ACME challenge: "http-01" (the CA fetches http://NAME/.well-known/acme-challenge/ on
+    /// port 80, answered by --acme-http-listen) or "tls-alpn-01" (the CA connects to port 443,
+    /// answered by the HTTPS listener). [default: http-01 when --acme-http-listen is on, else
+    /// tls-alpn-01]
+    #[arg(global = true, long, env = "SWITCHBOARD_ACME_CHALLENGE", value_name = "TYPE")]
+    pub acme_challenge: Option<String>,
+
+    /// Plain-HTTP listener for --tls acme: answers HTTP-01 challenges and redirects everything
+    /// else to https. An address, or "off". [default: 0.0.0.0:80]
+    #[arg(global = true, long, env = "SWITCHBOARD_ACME_HTTP_LISTEN", value_name = "ADDR|off")]
+    pub acme_http_listen: Option<String>,
+
+    /// TURN over TLS (turns:) listen address with the HTTPS certificate, or "off". STUN over TLS
+    /// arriving on the HTTPS port is served too, whatever this says. [default: 0.0.0.0:5349
+    /// when TLS is on and TURN enabled, else off]
+    #[arg(global = true, long, env = "SWITCHBOARD_TURN_TLS_LISTEN", value_name = "ADDR|off")]
+    pub turn_tls_listen: Option<String>,
 
     /// Run the built-in STUN/TURN server beside the room server. With false, give clients an
     /// external TURN server with --ice-server. [default: true]
@@ -226,6 +283,7 @@ macro_rules! merge_fields {
             turn_secrets: if $hi.turn_secrets.is_empty() { $lo.turn_secrets } else { $hi.turn_secrets },
             turn_users: if $hi.turn_users.is_empty() { $lo.turn_users } else { $hi.turn_users },
             turn_allow_peers: if $hi.turn_allow_peers.is_empty() { $lo.turn_allow_peers } else { $hi.turn_allow_peers },
+            domains: if $hi.domains.is_empty() { $lo.domains } else { $hi.domains },
             $($field: $hi.$field.or($lo.$field),)*
         }
     };
@@ -241,6 +299,7 @@ impl Options {
             max_queued_messages, max_ws_frame_bytes, max_connections, max_rooms, header_message,
             bypass_join_confirmation, turn_enabled, turn_listen, turn_listen_v6, turn_external_ip_v6, turn_relay_ports, turn_external_ip, turn_realm,
             turn_allow_loopback_peers, turn_rfc5766_channels, turn_max_allocations, turn_user_quota, turn_max_permissions, turn_max_channels,
-            turn_workers, turn_credential_ttl)
+            turn_workers, turn_credential_ttl, tls, tls_cert, tls_key, acme_directory, acme_email, acme_ca_root,
+            acme_challenge, acme_http_listen, turn_tls_listen)
     }
 }

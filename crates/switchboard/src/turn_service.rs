@@ -122,6 +122,6 @@ pub async fn start(settings: &TurnSettings, data_dir: &Path) -> anyhow::Result<S
             IpAddr::V6(v6) => format!("[{v6}]"),
             IpAddr::V4(v4) => v4.to_string(),
         });
-    let advert = http_api::TurnAdvert { secret: secrets[0].clone(), port: bound.port(), host, ttl: settings.credential_ttl };
+    let advert = http_api::TurnAdvert { secret: secrets[0].clone(), port: bound.port(), host, ttl: settings.credential_ttl, tls_port: None };
     Ok(StartedTurn { running, advert })
 }
