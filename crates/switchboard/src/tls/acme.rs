@@ -264,7 +264,11 @@ impl Acme {
                         params.custom_extensions = vec![CustomExtension::new_acme_identifier(key_auth.digest().as_ref())];
                         let key = KeyPair::generate().context("generating a TLS-ALPN-01 key")?;
                         let cert = params.self_signed(&key).context("making the TLS-ALPN-01 certificate")?;
-                        let ck = store::certified_key(cert.pem().as_bytes(), key.serialize_pem().as_bytes(), "TLS-ALPN-01 certificate")?;
+                        // Not `store::certified_key`: its key check parses the certificate with
+                        // webpki, which refuses the critical acmeIdentifier extension.
+                        let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+                        let signer = rustls::crypto::ring::sign::any_supported_type(&der).context("TLS-ALPN-01 key")?;
+                        let ck = rustls::sign::CertifiedKey::new(vec![cert.der().clone()], signer);
                         let sni = alpn_sni(&name);
                         self.store.set_challenge(&sni, ck);
                         cleanup.push((None, Some(sni)));

@@ -691,3 +691,83 @@ pub fn double_decoded(params: &Value, key: &str) -> Value {
         .unwrap_or_else(|| panic!("params.{key} must be a string holding JSON, got {}", params[key]));
     serde_json::from_str(s).unwrap_or_else(|e| panic!("params.{key} = {s:?} is not JSON: {e}"))
 }
+
+// ------------------------------------------------------------ TLS tests
+
+pub mod tls;
+
+impl Server {
+    /// Start with exactly `args` (no `--listen` added, so TLS tests can choose it), a data
+    /// directory of its own unless given, and TURN on a free port unless configured.
+    pub fn start_exact(args: &[&str]) -> Server {
+        let bin = env!("CARGO_BIN_EXE_switchboard");
+        let mut cmd = Command::new(bin);
+        if !args.iter().any(|a| a.starts_with("--turn-listen") || a.starts_with("--turn-enabled")) {
+            cmd.arg("--turn-listen").arg("127.0.0.1:0");
+        }
+        if !args.iter().any(|a| a.starts_with("--data-dir")) {
+            let dir = std::env::temp_dir().join(format!("switchboard-test-{}-{}", std::process::id(), next_id()));
+            cmd.arg("--data-dir").arg(dir);
+        }
+        cmd.args(args);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SWITCHBOARD_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {bin}: {e}"));
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        drain_lines(child.stdout.take().unwrap(), logs.clone(), Some(tx));
+        drain_lines(child.stderr.take().unwrap(), logs.clone(), None);
+        let addr = match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(Ok(addr)) => addr,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                let out = logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                panic!("switchboard {args:?} did not print `Listening on <addr>` within {STARTUP_TIMEOUT:?}: {other:?}\n--- server output ---\n{out}");
+            }
+        };
+        let http = reqwest::Client::builder().no_proxy().timeout(HTTP_TIMEOUT).build().expect("reqwest client");
+        Server { child, addr, base: format!("http://{addr}"), http, logs }
+    }
+
+    /// Sends `signal` (e.g. "TERM", "HUP") to the server process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded by `limit`) until the server's output contains `needle` `count` times.
+    pub fn wait_log(&self, needle: &str, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.logs().matches(needle).count() >= count {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("server output did not show {needle:?} {count} time(s) within {limit:?}\n--- server output ---\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the process has exited (reaping it if so).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// A TCP port that was free on 127.0.0.1 a moment ago (never 80, 443 or 3478).
+pub fn free_tcp_port() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().unwrap().port();
+        if ![80, 443, 3478, 5349].contains(&port) {
+            return port;
+        }
+    }
+}
