@@ -46,8 +46,17 @@ pub async fn leaf(addr: SocketAddr, name: &str, config: Arc<rustls::ClientConfig
 
 /// `GET path` over HTTPS (HTTP/1.1, `Connection: close`): status and body.
 pub async fn get(addr: SocketAddr, name: &str, config: Arc<rustls::ClientConfig>, path: &str) -> Result<(u16, String), String> {
+    request(addr, name, config, "GET", path, "").await
+}
+
+/// One HTTPS request (HTTP/1.1, `Connection: close`): status and body.
+pub async fn request(addr: SocketAddr, name: &str, config: Arc<rustls::ClientConfig>, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
     let mut tls = connect(addr, name, config).await?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {name}:{}\r\nConnection: close\r\n\r\n", addr.port());
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {name}:{}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        addr.port(),
+        body.len()
+    );
     let fut = async {
         tls.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
@@ -59,6 +68,45 @@ pub async fn get(addr: SocketAddr, name: &str, config: Arc<rustls::ClientConfig>
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("no HTTP status in {text:?}"))?;
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
+}
+
+/// A WebSocket over TLS (`wss://name:port/ws`) on a verified connection.
+pub type Wss = tokio_tungstenite::WebSocketStream<TlsStream<TcpStream>>;
+
+/// Opens `wss://name:port/ws` to `addr`.
+pub async fn wss(addr: SocketAddr, name: &str, config: Arc<rustls::ClientConfig>) -> Wss {
+    let stream = connect(addr, name, config).await.expect("TLS connect for wss");
+    let url = format!("wss://{name}:{}/ws", addr.port());
+    let (ws, _) = tokio::time::timeout(super::STEP, tokio_tungstenite::client_async(url, stream))
+        .await
+        .expect("wss handshake timed out")
+        .expect("wss handshake");
+    ws
+}
+
+/// Sends a text frame.
+pub async fn ws_send(ws: &mut Wss, text: &str) {
+    use futures_util::SinkExt;
+    tokio::time::timeout(super::STEP, ws.send(tokio_tungstenite::tungstenite::Message::text(text.to_string())))
+        .await
+        .expect("wss send timed out")
+        .expect("wss send");
+}
+
+/// The next text frame (pings skipped), bounded by [`super::STEP`].
+pub async fn ws_recv(ws: &mut Wss) -> String {
+    use futures_util::StreamExt;
+    tokio::time::timeout(super::STEP, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => return t.as_str().to_string(),
+                Some(Ok(_)) => continue,
+                other => panic!("wss closed: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("no wss frame in time")
 }
 
 /// The SHA-256 of a DER certificate, as hex.
