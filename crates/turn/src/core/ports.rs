@@ -73,8 +73,8 @@ impl Ports {
     }
 
     /// Takes a free even port whose next-higher port is free too (EVEN-PORT with the R bit,
-    /// RFC 8656 §7.2): the even one goes through `usable` (the I/O layer binds it), the odd one
-    /// is only marked taken, held for a RESERVATION-TOKEN. Returns the even port.
+    /// RFC 8656 §7.2): both go through `usable` (the I/O layer binds them), the odd one to be
+    /// held for a RESERVATION-TOKEN. Returns the even port.
     pub(crate) fn take_pair(&mut self, mut usable: impl FnMut(u16) -> bool) -> Option<u16> {
         let span = self.range.len();
         for _ in 0..span {
@@ -86,7 +86,7 @@ impl Ports {
             if self.used.contains(&candidate) || self.used.contains(&(candidate + 1)) {
                 continue;
             }
-            if usable(candidate) {
+            if usable(candidate) && usable(candidate + 1) {
                 self.used.insert(candidate);
                 self.used.insert(candidate + 1);
                 return Some(candidate);

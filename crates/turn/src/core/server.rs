@@ -46,6 +46,8 @@ pub enum Output<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The relay socket at `relay` belongs to `client` now (it was bound through [`RelayBinder`]).
+    /// Also sent for a port held by an EVEN-PORT reservation, so that its socket stays bound
+    /// until the reservation is claimed (no new event then) or dropped ([`Event::AllocationRemoved`]).
     AllocationCreated {
         /// Owner.
         client: ClientAddr,
@@ -84,6 +86,8 @@ pub const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
 /// A relay port held for a later Allocate with RESERVATION-TOKEN (the RTCP half of an RTP/RTCP
 /// pair). The port is marked taken but not bound until it is claimed.
 struct Reservation {
+    /// The client whose Allocate made the reservation.
+    owner: ClientAddr,
     relay_ip: IpAddr,
     advertised_ip: IpAddr,
     port: u16,
@@ -376,7 +380,7 @@ impl Server {
                 // An unknown, used or expired token: 508 (RFC 8656 §7.2).
                 let r = self.reservations.remove(&token).ok_or(codes::INSUFFICIENT_CAPACITY)?;
                 if r.expires <= now {
-                    self.ports.release(r.port);
+                    self.drop_reservation(&r);
                     return Err(codes::INSUFFICIENT_CAPACITY);
                 }
                 Some(r)
@@ -410,19 +414,14 @@ impl Server {
         if let Some(code) = refusal {
             self.stats.quota_hits += 1;
             if let Some(r) = claimed {
-                self.ports.release(r.port);
+                self.drop_reservation(&r);
             }
             return Err(code);
         }
         let lifetime = self.initial_lifetime(msg.lifetime().ok().flatten());
         let port = match &claimed {
-            Some(r) => {
-                if !binder.bind(SocketAddr::new(r.relay_ip, r.port)) {
-                    self.ports.release(r.port);
-                    return Err(codes::INSUFFICIENT_CAPACITY);
-                }
-                Some(r.port)
-            }
+            // Its socket has been bound and held since the reservation.
+            Some(r) => Some(r.port),
             None if reserve_next => self.ports.take_pair(|p| binder.bind(SocketAddr::new(relay_ip, p))),
             None => self.ports.take(even_port.is_some(), |p| binder.bind(SocketAddr::new(relay_ip, p))),
         };
@@ -437,8 +436,13 @@ impl Server {
                     break t;
                 }
             };
-            let held = Reservation { relay_ip, advertised_ip, port: port + 1, quota_user: quota_user.clone(), expires: now + RESERVATION_LIFETIME };
+            let held = Reservation { owner: client, relay_ip, advertised_ip, port: port + 1, quota_user: quota_user.clone(), expires: now + RESERVATION_LIFETIME };
             self.reservations.insert(token, held);
+            // The I/O layer keeps a bound socket only for an AllocationCreated event, so the held
+            // port gets one now: otherwise the kernel could give the port to another socket (an
+            // ephemeral one, say) before the claim. No client owns it in `by_relay` yet, so
+            // datagrams reaching it are dropped until the claim.
+            self.events.push(Event::AllocationCreated { client, relay: SocketAddr::new(relay_ip, port + 1) });
             Some(token)
         } else {
             None
@@ -705,14 +709,21 @@ impl Server {
         for alloc in self.allocations.values_mut() {
             alloc.prune(now);
         }
-        let ports = &mut self.ports;
+        let (ports, events) = (&mut self.ports, &mut self.events);
         self.reservations.retain(|_, r| {
             let keep = r.expires > now;
             if !keep {
                 ports.release(r.port);
+                events.push(Event::AllocationRemoved { client: r.owner, relay: SocketAddr::new(r.relay_ip, r.port) });
             }
             keep
         });
+    }
+
+    /// Gives a reserved port back and has the I/O layer close the socket held for it.
+    fn drop_reservation(&mut self, r: &Reservation) {
+        self.ports.release(r.port);
+        self.events.push(Event::AllocationRemoved { client: r.owner, relay: SocketAddr::new(r.relay_ip, r.port) });
     }
 
     /// Whether `quota_user` may hold one more reserved port: reservations count against the same

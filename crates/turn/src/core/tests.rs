@@ -627,6 +627,15 @@ fn send_reaches_a_peer_on_the_relay_ip_when_the_policy_allows_that_ip() {
     assert_eq!(h.server.handle_client(a.addr, &send, h.now, &mut h.out, &mut AllBind), Output::None);
 }
 
+/// Binds everything and records what.
+struct Recorder<'a>(&'a mut Vec<SocketAddr>);
+impl RelayBinder for Recorder<'_> {
+    fn bind(&mut self, addr: SocketAddr) -> bool {
+        self.0.push(addr);
+        true
+    }
+}
+
 fn allocate_with(h: &mut Harness, c: &Client, t: u8, attrs: impl FnOnce(&mut MessageBuilder<'_>)) -> Vec<u8> {
     h.request(c, Method::ALLOCATE, t, |b| {
         b.requested_transport(17);
@@ -644,12 +653,31 @@ fn even_port_with_r_reserves_the_next_port_for_its_token() {
     // one names the token it got back and must land on the next port.
     let mut h = Harness::with(|c| c.ports = PortRange::parse("50000-50003").unwrap());
     let rtp = h.client("198.51.100.1:4000", "alice", "secret");
-    let resp = allocate_with(&mut h, &rtp, 2, |b| {
-        b.even_port(true);
-    });
+    let mut bound = Vec::new();
+    let resp = {
+        let mut buf = Vec::new();
+        let mut b = MessageBuilder::new(&mut buf, Class::Request, Method::ALLOCATE, tid(2));
+        b.requested_transport(17).even_port(true);
+        b.username(&rtp.username).realm(REALM).nonce(&rtp.nonce).message_integrity(rtp.key.as_bytes()).fingerprint();
+        b.finish().unwrap();
+        let mut binder = Recorder(&mut bound);
+        assert_eq!(h.server.handle_client(rtp.addr, &buf, h.now, &mut h.out, &mut binder), Output::ToClient);
+        h.out.clone()
+    };
     let relay = relayed(&resp);
     assert_eq!(relay.port() % 2, 0);
     let token = token_of(&resp);
+    let held = SocketAddr::new(relay.ip(), relay.port() + 1);
+    // Both ports are bound at once, and both sockets are kept (an event each): a held port that
+    // was not bound could be taken by another socket (an ephemeral port) before the claim.
+    assert_eq!(bound, vec![relay, held]);
+    assert_eq!(
+        h.server.drain_events().collect::<Vec<_>>(),
+        vec![Event::AllocationCreated { client: rtp.addr, relay: held }, Event::AllocationCreated { client: rtp.addr, relay }]
+    );
+    // Until claimed, datagrams to the held port reach nobody.
+    let mut scratch = Vec::new();
+    assert_eq!(h.server.handle_peer(held, peer("93.184.216.34:5000"), b"x", h.now, &mut scratch), None);
 
     // A retransmission of that Allocate gets the same token.
     assert_eq!(token_of(&allocate_with(&mut h, &rtp, 2, |b| {
@@ -670,12 +698,13 @@ fn even_port_with_r_reserves_the_next_port_for_its_token() {
 
     // The RTCP allocation claims the reservation: the next port.
     let rtcp = h.client("198.51.100.1:4001", "alice", "secret");
+    h.server.drain_events().for_each(drop);
     let claimed = relayed(&allocate_with(&mut h, &rtcp, 3, |b| {
         b.reservation_token(&token);
     }));
-    assert_eq!(claimed, SocketAddr::new(relay.ip(), relay.port() + 1));
+    assert_eq!(claimed, held);
     let events: Vec<_> = h.server.drain_events().collect();
-    assert!(events.contains(&Event::AllocationCreated { client: rtcp.addr, relay: claimed }), "{events:?}");
+    assert!(events.iter().all(|e| !matches!(e, Event::AllocationRemoved { .. })), "{events:?}");
 
     // A token works once; an unknown one is refused the same way.
     let again = h.client("198.51.100.1:4002", "alice", "secret");
@@ -699,7 +728,13 @@ fn an_unclaimed_reservation_expires_and_frees_its_port() {
     let other = h.client("198.51.100.2:4000", "bob", "pw");
     assert_eq!(code_of(&h.allocate(&other, 3)), Some(codes::INSUFFICIENT_CAPACITY), "50001 is held");
 
+    h.server.drain_events().for_each(drop);
     h.advance(RESERVATION_LIFETIME + Duration::from_secs(1));
+    // The held socket is closed.
+    assert_eq!(
+        h.server.drain_events().collect::<Vec<_>>(),
+        vec![Event::AllocationRemoved { client: rtp.addr, relay: peer("192.0.2.10:50001") }]
+    );
     let late = h.client("198.51.100.1:4001", "alice", "secret");
     assert_eq!(code_of(&allocate_with(&mut h, &late, 4, |b| {
         b.reservation_token(&token);
