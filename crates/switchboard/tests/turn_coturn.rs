@@ -408,7 +408,8 @@ fn stunclient_binding_gets_the_reflexive_address() {
 }
 
 /// Static credentials (`-w`) through `turnutils_peer`: UDP and TCP to the server, channels and
-/// Send indications.
+/// Send indications; and ChannelData padded to 4 bytes over UDP too (`-D`, as pjnath does) with
+/// DONT-FRAGMENT in the Allocate (`-g`).
 #[test]
 fn uclient_static_credentials_udp_tcp_channels_and_send() {
     let dir = temp_dir("static");
@@ -421,6 +422,7 @@ fn uclient_static_credentials_udp_tcp_channels_and_send() {
         load("udp-send", &["-X", "-s"], cred, peer, "127.0.0.1"),
         load("tcp-channels", &["-X", "-t"], cred, peer, "127.0.0.1"),
         load("tcp-send", &["-X", "-t", "-s"], cred, peer, "127.0.0.1"),
+        load("udp-padded-channels-dont-fragment", &["-X", "-D", "-g"], cred, peer, "127.0.0.1"),
     ];
     for (r, o) in runs.iter().zip(run_all(&dir, turn.port, &runs, UCLIENT_TIMEOUT)) {
         assert_clean(&turn, r, &o, 4);
