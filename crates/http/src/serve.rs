@@ -187,8 +187,9 @@ pub async fn serve_with(
                 let _ = stream.shutdown().await;
                 return;
             }
-            let is_http_alpn = matches!(alpn.as_deref(), Some(b"h2") | Some(b"http/1.1"));
-            if let (Some(divert), false) = (tls.divert.as_ref(), is_http_alpn) {
+            // Some TURN clients (coturn's) offer http/1.1 beside stun.turn, so the first byte
+            // decides, whatever ALPN chose.
+            if let Some(divert) = tls.divert.as_ref() {
                 let mut first = [0u8; 1];
                 let n = match tokio::time::timeout(timeout, stream.read(&mut first)).await {
                     Ok(Ok(n)) if n > 0 => n,

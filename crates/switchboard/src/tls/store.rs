@@ -62,14 +62,15 @@ impl ResolvesServerCert for CertStore {
     }
 }
 
-/// The HTTPS listener's rustls configuration: HTTP/2, HTTP/1.1 and ACME's `acme-tls/1`.
+/// The HTTPS listener's rustls configuration: HTTP/2, HTTP/1.1, ACME's `acme-tls/1`, and
+/// `stun.turn` (RFC 7443) for TURN clients reaching the HTTPS port.
 pub fn https_config(store: Arc<CertStore>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_cert_resolver(store);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), http_api::ACME_TLS_ALPN.to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), http_api::ACME_TLS_ALPN.to_vec(), b"stun.turn".to_vec()];
     Ok(Arc::new(config))
 }
 
