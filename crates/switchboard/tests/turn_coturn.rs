@@ -143,6 +143,8 @@ impl Turn {
             .args(["--turn-rfc5766-channels", "true"])
             .args(["--turn-user-quota", "500"])
             .args(["--turn-max-allocations", "2000"])
+            // No TLS listeners: several servers run at once and TURN over TLS has its own test.
+            .args(["--tls", "off"])
             .args(["--log", "info"])
             .args(extra);
         for (k, _) in std::env::vars_os() {
