@@ -72,7 +72,7 @@ pin() { # pin <cpu> -> prefix command
 start_server() { # start_server <name>
   local log=$WORK/server-$1
   # shellcheck disable=SC2046
-  $(pin 0) "$SERVER" --listen 127.0.0.1:0 --max-connections 30000 --log warn >"$log.out" 2>"$log.err" &
+  $(pin 0) "$SERVER" --listen 127.0.0.1:0 --turn-enabled false --max-connections 30000 --log warn >"$log.out" 2>"$log.err" &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
     ADDR=$(sed -n 's/^Listening on //p' "$log.out" | head -n1)

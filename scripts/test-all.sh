@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the test suite needs. Installed only when missing.
-PACKAGES=(ca-certificates curl coturn chromium chromium-driver nodejs)
+PACKAGES=(ca-certificates curl coturn pebble chromium chromium-driver nodejs jq)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
