@@ -415,7 +415,7 @@ fn stunclient_binding_gets_the_reflexive_address() {
 #[test]
 fn uclient_static_credentials_udp_tcp_channels_and_send() {
     let dir = temp_dir("static");
-    let turn = Turn::start(&dir, (42100, 42999), false, &["--turn-allow-loopback-peers", "true"]);
+    let turn = Turn::start(&dir, (42100, 42599), false, &["--turn-allow-loopback-peers", "true"]);
     let (_peer, pport) = start_peer(&dir, "127.0.0.1");
     let peer = Some(("127.0.0.1", pport));
     let cred = Cred::Static(USER, PASS);
@@ -612,4 +612,30 @@ fn without_permissions_nothing_is_relayed() {
     let (sent, recv) = o.counts().unwrap_or_else(|| panic!("no message counts: {}", o.context()));
     assert_eq!((sent, recv), (20, 0), "sent/received: {}", o.context());
     assert_eq!(o.loss().map(|l| l.0), Some(20), "{}", o.context());
+}
+
+/// uclient's own abuse modes against one server: `-N` (random channel numbers), `-R` (corrupts
+/// about one message in ten at random bytes; uclient may then wait forever, so it is killed), `-O`
+/// (allocates and leaves at once). Afterwards the same server still relays a clean run with
+/// zero loss.
+#[test]
+fn negative_and_corrupting_clients_leave_the_server_working() {
+    let dir = temp_dir("negative");
+    let turn = Turn::start(&dir, (42600, 42999), false, &["--turn-allow-loopback-peers", "true"]);
+    let (_peer, pport) = start_peer(&dir, "127.0.0.1");
+    let peer = Some(("127.0.0.1", pport));
+    let cred = Cred::Static(USER, PASS);
+    let abuse = |name, flags| Run { name, flags, cred, peer, server: "127.0.0.1", clients: 4, messages: 50, rtcp: false };
+    let runs = [
+        abuse("negative-channels", &["-X", "-N"]),
+        abuse("corrupting-udp", &["-X", "-R"]),
+        abuse("corrupting-tcp", &["-X", "-t", "-R"]),
+        abuse("dos", &["-X", "-O"]),
+    ];
+    // Their outcome is not the point (and -R is random); only that they end or are killed.
+    let _ = run_all(&dir, turn.port, &runs, Duration::from_secs(6));
+    let clean = [load("after-abuse", &["-X"], cred, peer, "127.0.0.1")];
+    for (r, o) in clean.iter().zip(run_all(&dir, turn.port, &clean, UCLIENT_TIMEOUT)) {
+        assert_clean(&turn, r, &o, 4);
+    }
 }
