@@ -96,6 +96,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (option `listen`, --listen, SWITCHBOARD_LISTEN)", config.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let tls = tls::start(&config.tls, &config.data_dir, bound, config.serve.max_connections).await?;
+    // SIGHUP reloads `--tls files` certificates; in every other mode it must not end the process
+    // (its default action), as `systemctl reload` would.
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        let mode = config.tls.name();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                if mode != "files" {
+                    tracing::info!(tls = mode, "SIGHUP: nothing to reload in this TLS mode");
+                }
+            }
+        });
+    }
 
     // TURN over TLS: its own listener (5349), and STUN streams arriving on the HTTPS port.
     let mut turn_tls_task = None;
