@@ -91,12 +91,32 @@ fn wait_bounded(p: &mut Proc, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// A directory of its own for one test's data dir and tool outputs.
-fn temp_dir(tag: &str) -> PathBuf {
+/// A directory of its own for one test's data dir and tool outputs; removed when the test
+/// passes, kept (with every tool's full output) when it fails.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("tool outputs and server log kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("switchboard-coturn-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 (and, with `v6`, on ::1), never 3478.
@@ -338,11 +358,32 @@ fn run_uclient(dir: &Path, port: u16, run: &Run, limit: Duration) -> Outcome {
 }
 
 /// Runs all `runs` at once (each its own uclient process) and returns their outcomes in order.
+///
+/// uclient binds two channels per client, each time drawing a fresh random number in
+/// 0x4000..=0x7FFF without looking at the first one; once in 16384 the second draw repeats the
+/// first, and the server rightly answers 400 (a number already bound to another peer, RFC 8656
+/// §12), which ends that uclient. A run that failed on exactly that is run once more.
 fn run_all(dir: &Path, port: u16, runs: &[Run], limit: Duration) -> Vec<Outcome> {
-    std::thread::scope(|s| {
+    let first: Vec<Outcome> = std::thread::scope(|s| {
         let handles: Vec<_> = runs.iter().map(|r| s.spawn(move || run_uclient(dir, port, r, limit))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
+    });
+    first
+        .into_iter()
+        .zip(runs)
+        .map(|(o, r)| {
+            let collided = o.status.is_some()
+                && !o.ok()
+                && o.output.contains("success: 0x")
+                && o.output.lines().filter(|l| l.contains("error")).all(|l| l.contains("channel bind: error 400"));
+            if collided && o.output.contains("channel bind: error 400") {
+                eprintln!("uclient run `{}` drew a channel number it had already bound (400); running it again", r.name);
+                run_uclient(dir, port, r, limit)
+            } else {
+                o
+            }
+        })
+        .collect()
 }
 
 /// Every message of every client went out and came back, nothing lost or dropped, and every
