@@ -98,6 +98,7 @@ export class SignalingChannel extends EventTarget {
     this.clientId = clientId;
     this.ws.send(JSON.stringify({ cmd: 'register', roomid: roomId, clientid: clientId }));
     this.registered = true;
+    this.registeredAt = Date.now();
   }
 
   get isOpen() {
@@ -130,16 +131,24 @@ export class SignalingChannel extends EventTarget {
   }
 
   /// The socket dropped under us: reconnect and re-register with the same ids while the server
-  /// still keeps our place (Collider's 10 s window).
+  /// still keeps our place (Collider's 10 s window). A socket the server closes right after
+  /// register (e.g. "Max room capacity reached" while a departed peer's place is still held)
+  /// counts as a failed attempt, so retries back off instead of spinning.
   async onDrop() {
     this.ws = null;
+    const quick = Date.now() - (this.registeredAt || 0) < 3000;
     this.registered = false;
     if (this.closed || this.reconnecting || !this.clientId) return;
     this.reconnecting = true;
+    if (!quick || !this.dropDeadline) {
+      this.dropDeadline = Date.now() + this.reconnectWindowMs + 5000;
+      this.retryDelay = 250;
+    } else {
+      await sleep(this.retryDelay);
+      this.retryDelay = Math.min(this.retryDelay * 2, 2000);
+    }
     this.emit('state', 'reconnecting');
-    const deadline = Date.now() + this.reconnectWindowMs;
-    let delay = 250;
-    while (!this.closed && Date.now() < deadline) {
+    while (!this.closed && Date.now() < this.dropDeadline) {
       try {
         await this.open();
         this.register(this.roomId, this.clientId);
@@ -147,19 +156,20 @@ export class SignalingChannel extends EventTarget {
         this.emit('state', 'open');
         return;
       } catch {
-        await sleep(delay);
-        delay = Math.min(delay * 2, 2000);
+        await sleep(this.retryDelay);
+        this.retryDelay = Math.min(this.retryDelay * 2, 2000);
       }
     }
     this.reconnecting = false;
+    this.dropDeadline = 0;
     if (!this.closed) this.emit('state', 'lost');
   }
 
   /// Clean close (hang-up): bye first if given, then close, then Collider's DELETE.
   ///
-  /// The DELETE waits for the socket's close, so the server has read the bye before it drops
-  /// the client. When the page is unloading there is no waiting: the beacon /leave (sent before
-  /// this) frees the seat, and the server drops the socket's client on its own.
+  /// The DELETE waits for the socket's close when it can, so the server has read the bye before
+  /// it drops the client. When the page is unloading nothing can wait: the DELETE goes out at
+  /// once as a keepalive request, after the bye frame.
   close({ bye = false, unloading = false } = {}) {
     this.closed = true;
     const ws = this.ws;
@@ -168,20 +178,23 @@ export class SignalingChannel extends EventTarget {
     this.registered = false;
     const del = () => {
       if (this.roomId && this.clientId && wasRegistered) {
-        fetch(`${this.wssPostUrl}/${this.roomId}/${this.clientId}`, { method: 'DELETE' }).catch(() => {});
+        fetch(`${this.wssPostUrl}/${this.roomId}/${this.clientId}`, { method: 'DELETE', keepalive: true }).catch(() => {});
       }
     };
     if (ws) {
       if (bye && wasRegistered) ws.send(JSON.stringify({ cmd: 'send', msg: JSON.stringify({ type: 'bye' }) }));
-      if (!unloading) {
+      if (unloading) {
+        ws.close();
+        del();
+      } else {
         const timer = setTimeout(del, 1000);
         ws.onclose = () => {
           clearTimeout(timer);
           del();
         };
+        ws.close();
       }
-      ws.close();
-    } else if (!unloading) {
+    } else {
       del();
     }
     this.emit('state', 'closed');
