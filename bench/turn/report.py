@@ -157,8 +157,8 @@ def summarize(jsonl, out_json, out_md, meta_path):
     L.append("")
     L.append("### Relayed traffic (turnutils_uclient, ChannelData over UDP, echo peer turnutils_peer)")
     L.append("")
-    L.append("| scenario | server | offered pkt/s | delivered pkt/s (steady / whole run) | Mbit/s | loss | server CPU-s | µs CPU per pkt | pkts per CPU-s | peak RSS | CPU at peak: server | uclient | peer |")
-    L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    L.append("| scenario | server | offered pkt/s | delivered pkt/s (steady / whole run) | Mbit/s | loss | server CPU-s | µs CPU per pkt | pkts per CPU-s | peak RSS | CPU at peak: server | uclient | peer | UDP rcvbuf drops |")
+    L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for scen in meta["relay_scenarios"]:
         for srv in servers:
             g = lambda f: m("relay", scen, srv, f)
@@ -167,14 +167,16 @@ def summarize(jsonl, out_json, out_md, meta_path):
             L.append(f"| {scen} | {srv} | {fmt(g('steady_offered_pps'))} | {fmt(g('steady_pps'))} / {fmt(g('delivered_pps'))} | "
                      f"{fmt(g('steady_mbit_s'),1)} | {fmt(g('loss_pct'),2)} % | {fmt(g('server_cpu_s'),2)} | "
                      f"{fmt(g('server_us_per_pkt'),1)} | {fmt(g('pkts_per_server_cpu_s'))} | {fmt((g('server_hwm_kb') or 0)/1024,1)} MB | "
-                     f"{fmt(100*(g('peak_server_share') or 0),0)} % | {fmt(100*(g('peak_uclient_share') or 0),0)} % | {fmt(100*(g('peak_peer_share') or 0),0)} % |")
+                     f"{fmt(100*(g('peak_server_share') or 0),0)} % | {fmt(100*(g('peak_uclient_share') or 0),0)} % | {fmt(100*(g('peak_peer_share') or 0),0)} % | {fmt(g('udp_rcvbuf_errors'))} |")
     L.append("")
     L.append("A packet is one uclient message that made the full round trip client → server → peer → server → client "
              "(the server relays it twice). Offered and delivered pkt/s: best 3-second window of uclient's per-second counters "
              "(uclient staggers its clients' start, so the whole-run average is lower). Loss: from uclient's final counters. "
              "Server CPU-s: utime+stime of the whole run (connect phase included). CPU at peak: CPU-seconds per second "
              "(100 % = one core) of each process over the 3 s in which the server was busiest — the machine has "
-             f"{meta['cpus']} cores in all, shared by server, uclient and peer.")
+             f"{meta['cpus']} cores in all, shared by server, uclient and peer. UDP rcvbuf drops: the machine-wide "
+             "RcvbufErrors delta of /proc/net/snmp over the run (datagrams dropped because some socket's receive buffer "
+             "was full — server, uclient or peer; other processes on the machine count too).")
     L.append("")
     L.append("### Allocations (bench/udp-forward turn-allocgen: UDP, long-term credentials, 401 round trip included)")
     L.append("")
