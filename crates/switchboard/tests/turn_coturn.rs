@@ -430,24 +430,29 @@ fn load<'a>(name: &'a str, flags: &'a [&'a str], cred: Cred<'a>, peer: Option<(&
 // ---------------------------------------------------------------------------------------------
 // Tests
 
+/// `turnutils_stunclient` sends a Binding over UDP, to the IPv4 and to the IPv6 listener, and
+/// gets its own address back (XOR-MAPPED-ADDRESS): loopback, its own port, not the server's.
 #[test]
 fn stunclient_binding_gets_the_reflexive_address() {
     let dir = temp_dir("binding");
-    let turn = Turn::start(&dir, (42000, 42099), false, &[]);
-    let out = dir.join("stunclient.log");
-    let mut p = spawn_tool("turnutils_stunclient", &["-p".into(), turn.port.to_string(), "127.0.0.1".into()], &out);
-    let status = wait_bounded(&mut p, FAIL_TIMEOUT);
-    let output = std::fs::read_to_string(&out).unwrap_or_default();
-    assert!(status.is_some_and(|s| s.success()), "turnutils_stunclient {status:?}:\n{output}");
-    // `0: : IPv4. UDP reflexive addr: 127.0.0.1:PORT`
-    let addr = output
-        .lines()
-        .find_map(|l| l.split_once("UDP reflexive addr: "))
-        .map(|(_, a)| a.trim().parse::<SocketAddr>().unwrap_or_else(|e| panic!("{a:?}: {e}")))
-        .unwrap_or_else(|| panic!("no reflexive address in:\n{output}"));
-    assert_eq!(addr.ip().to_string(), "127.0.0.1", "{output}");
-    assert_ne!(addr.port(), 0, "{output}");
-    assert_ne!(addr.port(), turn.port, "the client's port, not the server's: {output}");
+    let turn = Turn::start(&dir, (42000, 42099), true, &[]);
+    for (i, server) in ["127.0.0.1", "::1"].into_iter().enumerate() {
+        let out = dir.join(format!("stunclient-{i}.log"));
+        let mut p = spawn_tool("turnutils_stunclient", &["-p".into(), turn.port.to_string(), server.into()], &out);
+        let status = wait_bounded(&mut p, FAIL_TIMEOUT);
+        let output = std::fs::read_to_string(&out).unwrap_or_default();
+        assert!(status.is_some_and(|s| s.success()), "turnutils_stunclient {server}: {status:?}:\n{output}");
+        // `0: : IPv4. UDP reflexive addr: 127.0.0.1:PORT` (IPv6 without brackets: `::1:PORT`)
+        let (ip, port) = output
+            .lines()
+            .find_map(|l| l.split_once("UDP reflexive addr: "))
+            .and_then(|(_, a)| a.trim().rsplit_once(':'))
+            .unwrap_or_else(|| panic!("no reflexive address from {server} in:\n{output}"));
+        assert_eq!(ip, server, "{output}");
+        let port: u16 = port.parse().unwrap_or_else(|e| panic!("port {port:?}: {e}"));
+        assert_ne!(port, 0, "{output}");
+        assert_ne!(port, turn.port, "the client's port, not the server's: {output}");
+    }
 }
 
 /// Static credentials (`-w`) through `turnutils_peer`: UDP and TCP to the server, channels and
