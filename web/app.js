@@ -222,6 +222,9 @@ function setPressed(btn, pressed, label) {
 function togglePanel(btn, panel, open = panel.hidden) {
   panel.hidden = !open;
   btn.setAttribute('aria-expanded', String(open));
+  if (panel.classList.contains('panel')) {
+    $('#call').classList.toggle('panel-open', !$('#chat-panel').hidden || !$('#stats-panel').hidden);
+  }
   return open;
 }
 

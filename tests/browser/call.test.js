@@ -107,7 +107,6 @@ test('landing page: room name rules, random name, recent rooms', async () => {
     await page.locator('#landing').waitFor({ timeout: STEP });
     const generated = await page.inputValue('#room-name');
     assert.match(generated, /^\d{9}$/, 'the pre-filled room is 9 random digits');
-    await shot(page, 'landing.png');
 
     await page.fill('#room-name', 'abc');
     assert.equal(await page.isDisabled('#join-room'), true, 'JOIN is disabled for a 3-character name');
@@ -125,6 +124,7 @@ test('landing page: room name rules, random name, recent rooms', async () => {
     await page.locator('#join-screen').waitFor({ timeout: STEP });
     await page.goto(`${srv.base}/`);
     await page.locator('#recent-list a', { hasText: room }).waitFor({ timeout: STEP });
+    await shot(page, 'landing.png');
   } finally {
     await page.context().close();
   }
@@ -193,6 +193,7 @@ test('two people call: video and audio both ways, chat, stats, QR, screen share,
     assert.match(stats['video-in'], /\d+×\d+, \d+ fps/);
     assert.match(stats['audio-in'], /opus/i);
     assert.match(stats['candidate-type'], /^(host|srflx|prflx|relay)/);
+    await shot(b, 'call-stats.png');
     await b.click('#btn-chat');
     await shot(b, 'call.png');
     await b.click('#btn-chat');
@@ -311,6 +312,29 @@ test('closing the tab leaves the room cleanly (sendBeacon to /leave)', async () 
     } finally {
       await c.context().close();
     }
+  } finally {
+    await a.context().close();
+    await b.context().close();
+  }
+});
+
+test('?video=false on one side, ?hd=true on the other: receive-only video works, HD is asked for', async () => {
+  const room = uniqueRoom('params');
+  const a = await browser.page({ name: 'noVideo' });
+  const b = await browser.page({ name: 'hd' });
+  try {
+    await joinRoom(a, `${srv.base}/r/${room}?video=false`);
+    await joinRoom(b, `${srv.base}/r/${room}?hd=true`);
+    await waitState(a, 'connected');
+    await waitState(b, 'connected');
+    const aTracks = await a.evaluate(() => window.switchboard.media.getTracks().map((t) => t.kind));
+    assert.deepEqual(aTracks, ['audio'], 'video=false: no camera track is taken');
+    assert.equal(await a.isHidden('#btn-cam'), true, 'no camera button without a camera track');
+    const hd = await b.evaluate(() => window.switchboard.media.getVideoTracks()[0].getSettings());
+    assert.ok(hd.width >= 1280 && hd.height >= 720, `hd=true asks for at least 1280x720: ${JSON.stringify(hd)}`);
+    await waitMediaFlowing(a, 'the video=false side still receives video and audio');
+    const bIn = await probe(b);
+    assert.equal(bIn.framesDecoded, 0, 'the video=false side sends no video');
   } finally {
     await a.context().close();
     await b.context().close();

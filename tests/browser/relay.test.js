@@ -4,7 +4,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, startServer } from './harness.js';
+import { join } from 'node:path';
+import { ARTIFACTS, launch, startServer } from './harness.js';
 
 const STEP = 25000;
 let srv;
@@ -73,6 +74,7 @@ test('?it=relay: the call goes through the built-in TURN server on both sides', 
       assert.ok(last.framesDecoded > 0 && last.audioPackets > 0, 'video and audio flow through the relay');
       await p.click('#btn-stats');
       await p.waitForFunction(() => /^relay/.test(document.querySelector('[data-stat="candidate-type"]')?.textContent ?? ''), null, { timeout: STEP });
+      await p.screenshot({ path: join(ARTIFACTS, `relay-stats-${pages.indexOf(p)}.png`) });
     }
   } catch (e) {
     e.message += `\n--- browser console ---\n${browser.logs.slice(-60).join('\n')}\n--- server ---\n${srv.logs().slice(-6000)}`;
