@@ -3,8 +3,8 @@
 //! progress go on — their WebSockets, `/message` posts and TURN relays keep working — until
 //! they have all ended or `drain_timeout` has passed. A second signal ends the drain at once.
 //!
-//! The TURN server keeps relaying for existing allocations during the drain; its core has no
-//! switch to refuse new allocations yet, but no new credentials are handed out to new joins.
+//! The TURN server keeps relaying for existing allocations during the drain and answers new
+//! Allocate requests with 508, so clients holding earlier credentials move to another server.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,9 +13,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Waits for the first signal, drains, and resolves when the process should stop serving.
-pub async fn until_drained(state: Arc<http_api::AppState>, turn: Option<turn::io::StreamHandle>, timeout: Duration) {
-    crate::shutdown_signal().await;
+pub async fn until_drained(
+    mut signals: crate::ShutdownSignals,
+    state: Arc<http_api::AppState>,
+    turn: Option<turn::io::StreamHandle>,
+    timeout: Duration,
+) {
+    signals.recv().await;
     state.start_draining();
+    if let Some(turn) = &turn {
+        turn.start_draining();
+    }
     let calls = || {
         let ws = state.ws_connections.load(Ordering::Relaxed);
         let allocations = turn.as_ref().map_or(0, |t| t.allocation_count());
@@ -25,7 +33,7 @@ pub async fn until_drained(state: Arc<http_api::AppState>, turn: Option<turn::io
     tracing::info!(websockets = ws, turn_allocations = allocations, drain_timeout = %humantime::format_duration(timeout), "shutdown requested: draining (new joins refused, calls in progress continue)");
     println!("Draining: new joins are refused; {ws} WebSocket(s) and {allocations} TURN allocation(s) open; exiting when they end or after {}", humantime::format_duration(timeout));
     let deadline = Instant::now() + timeout;
-    let second = crate::shutdown_signal();
+    let second = signals.recv();
     tokio::pin!(second);
     loop {
         if calls() == (0, 0) {

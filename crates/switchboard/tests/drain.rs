@@ -60,3 +60,51 @@ async fn exits_at_once_without_calls() {
     assert!(took < Duration::from_secs(3), "took {took:?}");
     assert!(server.logs().contains("drain complete"), "{}", server.logs());
 }
+
+/// Sends one STUN request over UDP and returns the parsed response's class and error code.
+fn turn_request(socket: &std::net::UdpSocket, turn: std::net::SocketAddr, build: impl FnOnce(&mut stun::MessageBuilder<'_>)) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut b = stun::MessageBuilder::new(&mut buf, stun::Class::Request, stun::Method::ALLOCATE, stun::TransactionId::new(rand_tid()));
+    build(&mut b);
+    b.finish().expect("a valid request");
+    socket.send_to(&buf, turn).expect("send");
+    let mut resp = vec![0u8; 2048];
+    let n = socket.recv(&mut resp).expect("a TURN answer within the timeout");
+    resp.truncate(n);
+    resp
+}
+
+fn rand_tid() -> [u8; 12] {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+    [NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed); 12]
+}
+
+/// Allocates with long-term credentials; returns the error code (None on success).
+fn allocate(turn: std::net::SocketAddr) -> Option<u16> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let challenge = turn_request(&socket, turn, |b| {
+        b.requested_transport(17);
+    });
+    let m = stun::Message::parse(&challenge).unwrap();
+    assert_eq!(m.error_code().unwrap().map(|e| e.code), Some(401));
+    let nonce = m.nonce().unwrap().unwrap().to_string();
+    let realm = m.realm().unwrap().unwrap().to_string();
+    let key = stun::LongTermKey::md5("drainer", &realm, "pw");
+    let resp = turn_request(&socket, turn, |b| {
+        b.requested_transport(17).username("drainer").realm(&realm).nonce(&nonce).message_integrity(key.as_bytes()).fingerprint();
+    });
+    stun::Message::parse(&resp).unwrap().error_code().unwrap().map(|e| e.code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_refuses_new_allocations_during_the_drain() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let turn: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut server = Server::start_with(&["--drain-timeout", "3s", "--turn-listen", &turn.to_string(), "--turn-user", "drainer:pw"]);
+    assert_eq!(allocate(turn), None, "an allocation before the drain succeeds");
+    server.signal("TERM");
+    server.wait_log("Draining:", 1, Duration::from_secs(3));
+    assert_eq!(allocate(turn), Some(508), "a new allocation during the drain gets 508");
+    wait_exit(&mut server, Duration::from_secs(8));
+}

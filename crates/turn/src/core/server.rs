@@ -77,6 +77,8 @@ pub struct Server {
     reservations: HashMap<[u8; 8], Reservation>,
     stats: Stats,
     events: Vec<Event>,
+    /// Shutting down: no new allocations, existing ones go on.
+    draining: bool,
 }
 
 /// How long a reserved relay port waits for the Allocate that names its token (RFC 8656 §7.2
@@ -125,7 +127,14 @@ impl Server {
             reservations: HashMap::new(),
             stats: Stats::default(),
             events: Vec::new(),
+            draining: false,
         }
+    }
+
+    /// Stops taking new allocations (508, so clients try another server) while existing ones
+    /// keep relaying and may be refreshed: the graceful-shutdown drain.
+    pub fn start_draining(&mut self) {
+        self.draining = true;
     }
 
     /// Counters so far.
@@ -353,6 +362,9 @@ impl Server {
                 });
             }
             return Err(codes::ALLOCATION_MISMATCH);
+        }
+        if self.draining {
+            return Err(codes::INSUFFICIENT_CAPACITY);
         }
         match msg.requested_transport() {
             Ok(Some(stun::transport::UDP)) => {}

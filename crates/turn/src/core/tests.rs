@@ -875,3 +875,22 @@ fn dual_allocation_without_ipv6_relays_answers_address_error_code() {
         b.additional_address_family(stun::AddressFamily::V4);
     })), Some(codes::BAD_REQUEST));
 }
+
+#[test]
+fn a_draining_server_refuses_new_allocations_but_keeps_existing_ones() {
+    let mut h = Harness::new();
+    let a = h.client("198.51.100.1:4000", "alice", "secret");
+    relayed(&h.allocate(&a, 2));
+    h.server.start_draining();
+    let b = h.client("198.51.100.2:4000", "bob", "pw");
+    assert_eq!(code_of(&h.allocate(&b, 2)), Some(codes::INSUFFICIENT_CAPACITY));
+    // The existing allocation may still be refreshed and used.
+    let refreshed = h.request(&a, Method::REFRESH, 3, |m| {
+        m.lifetime(600);
+    });
+    assert_eq!(Message::parse(&refreshed).unwrap().class(), Class::SuccessResponse);
+    let ok = h.request(&a, Method::CREATE_PERMISSION, 4, |m| {
+        m.xor_peer_address(peer("203.0.114.7:7000"));
+    });
+    assert_eq!(Message::parse(&ok).unwrap().class(), Class::SuccessResponse);
+}

@@ -41,6 +41,11 @@ impl StreamHandle {
     pub fn allocation_count(&self) -> usize {
         self.0.core.lock().allocation_count()
     }
+
+    /// Refuses new allocations from now on; existing ones keep relaying.
+    pub fn start_draining(&self) {
+        self.0.core.lock().start_draining();
+    }
 }
 
 /// Accepts TLS clients on `listener`, at most `max_connections` at once (more are closed at
