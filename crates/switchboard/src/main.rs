@@ -39,13 +39,14 @@ async fn turn_only(config: Config) -> anyhow::Result<()> {
     let Some(settings) = config.turn.as_ref() else {
         anyhow::bail!("`switchboard turn` with TURN disabled (turn_enabled = false) has nothing to run");
     };
+    let mut signals = ShutdownSignals::catch()?;
     raise_open_file_limit(config.serve.max_connections);
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
     drop(prometheus);
     let started = turn_service::start(settings, &config.data_dir).await?;
-    shutdown_signal().await;
+    signals.recv().await;
     started.running.stop();
     Ok(())
 }
@@ -75,6 +76,7 @@ fn raise_open_file_limit(wanted: usize) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let signals = ShutdownSignals::catch()?;
     raise_open_file_limit(config.serve.max_connections);
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -147,7 +149,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let tls_serve = tls.as_ref().map(|t| http_api::TlsServe { acceptor: tokio_rustls::TlsAcceptor::from(t.https.clone()), divert: divert.clone() });
     let allocations = turn.as_ref().map(|t| t.running.stream_handle());
-    let drain = drain::until_drained(state.clone(), allocations, config.serve.drain_timeout);
+    let drain = drain::until_drained(signals, state.clone(), allocations, config.serve.drain_timeout);
     let mut serve_config = config.serve.clone();
     // What is left after the drain: HTTP requests in flight.
     serve_config.drain_timeout = serve_config.drain_timeout.min(std::time::Duration::from_secs(2));
@@ -162,24 +164,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+/// SIGTERM and SIGINT, caught from the moment this is made: one that arrives before anybody
+/// waits for it (right after start, say) is kept for [`ShutdownSignals::recv`] instead of ending
+/// the process at once or being lost.
+pub struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Starts catching the signals (inside the runtime).
+    pub fn catch() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("catching SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("catching SIGINT")?,
+        })
+    }
+
+    /// Resolves on the next SIGTERM or SIGINT.
+    pub async fn recv(&mut self) {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
