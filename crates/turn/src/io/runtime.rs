@@ -187,9 +187,18 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Binds `workers` UDP sockets and a TCP listener at `addr` (port 0: a free port).
 fn bind_family(addr: SocketAddr, workers: usize) -> io::Result<(Vec<StdUdpSocket>, TcpListener, SocketAddr)> {
-    let first = reuseport_udp(addr)?;
-    let local = first.local_addr()?;
-    let tcp = tcp_listener(local)?;
+    // With port 0 the kernel picks a free UDP port, whose TCP twin may be taken: try others.
+    let attempts = if addr.port() == 0 { 16 } else { 1 };
+    let mut tries = 0;
+    let (first, tcp, local) = loop {
+        let first = reuseport_udp(addr)?;
+        let local = first.local_addr()?;
+        match tcp_listener(local) {
+            Ok(tcp) => break (first, tcp, local),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries + 1 < attempts => tries += 1,
+            Err(e) => return Err(e),
+        }
+    };
     let mut udp = vec![first];
     for _ in 1..workers {
         udp.push(reuseport_udp(local)?);
