@@ -4,13 +4,15 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(here, '..', '..');
-export const BINARY = process.env.SWITCHBOARD_BIN || join(ROOT, 'target', 'debug', 'switchboard');
+export const BINARY = process.env.SWITCHBOARD_BIN
+  ? resolve(ROOT, process.env.SWITCHBOARD_BIN)
+  : join(ROOT, 'target', 'debug', 'switchboard');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const ARTIFACTS = process.env.BROWSER_ARTIFACTS || join(ROOT, 'target', 'browser-tests');
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -37,6 +39,10 @@ export async function startServer({ extra = [], log = 'warn', listen = '127.0.0.
       }
     };
     child.stdout.on('data', check);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${BINARY}: ${e.message}`));
+    });
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${output}`));
@@ -78,11 +84,11 @@ export const CHROMIUM_ARGS = [
 
 /// One Chromium process (a fresh temporary profile made by playwright). Each `page()` gets its
 /// own browser context, so two pages are two independent people.
-export async function launch({ extraArgs = [] } = {}) {
+export async function launch({ extraArgs = [], dropArgs = [] } = {}) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...CHROMIUM_ARGS, ...extraArgs],
+    args: [...CHROMIUM_ARGS.filter((a) => !dropArgs.includes(a)), ...extraArgs],
     ignoreDefaultArgs: ['--headless'],
     timeout: 30000,
   });
