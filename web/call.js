@@ -70,6 +70,8 @@ export class Call extends EventTarget {
     this.screenTrack = null;
     this.cameraTrack = null;
     this.restartTimer = null;
+    this.goneTimer = null;
+    this.restartPendingSince = 0;
     this.ended = false;
     this.iceServers = [];
     this.startedAt = 0;
@@ -270,6 +272,7 @@ export class Call extends EventTarget {
       }
       case 'answer':
         if (pc.signalingState !== 'have-local-offer') return;
+        this.restartPendingSince = 0;
         if (this.state === 'waiting' || this.state === 'peer-left') this.setState('connecting');
         await this.op('setRemoteDescription', pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp }));
         await this.addQueuedCandidates();
@@ -281,6 +284,8 @@ export class Call extends EventTarget {
         break;
       }
       case 'bye':
+        // A bye can come twice (over the WebSocket and over HTTP when the other tab closed).
+        if (this.state === 'peer-left' || this.state === 'waiting') break;
         await this.onPeerLeft();
         break;
       default:
@@ -323,8 +328,11 @@ export class Call extends EventTarget {
   }
 
   /// `bye`: the other person left. Become the initiator and post a fresh offer for the next one.
-  async onPeerLeft() {
-    this.setState('peer-left');
+  async onPeerLeft(text = STATE_TEXT['peer-left']) {
+    this.setState('peer-left', text);
+    this.restartPendingSince = 0;
+    clearTimeout(this.goneTimer);
+    this.goneTimer = null;
     await this.stopScreenShare();
     clearTimeout(this.restartTimer);
     const old = this.pc;
@@ -349,7 +357,10 @@ export class Call extends EventTarget {
     const s = pc.connectionState;
     if (s === 'connected') {
       clearTimeout(this.restartTimer);
+      clearTimeout(this.goneTimer);
+      this.goneTimer = null;
       this.restartTimer = null;
+      this.restartPendingSince = 0;
       if (!this.connectedAt) this.connectedAt = performance.now();
       this.setState('connected');
     } else if (s === 'disconnected') {
@@ -359,6 +370,14 @@ export class Call extends EventTarget {
     } else if (s === 'failed') {
       this.setState('reconnecting');
       this.restartIce();
+    }
+    if ((s === 'disconnected' || s === 'failed') && !this.isInitiator && !this.goneTimer) {
+      // The initiator restarts ICE; if nothing comes back while our own signaling is fine, the
+      // other person is gone without a bye (a tab killed mid-unload).
+      this.goneTimer = setTimeout(() => {
+        this.goneTimer = null;
+        if (this.pc === pc && pc.connectionState !== 'connected' && this.signaling?.isOpen) this.peerGone();
+      }, 20000);
     } else if (s === 'connecting' && this.state !== 'reconnecting') {
       this.setState('connecting');
     }
@@ -374,11 +393,25 @@ export class Call extends EventTarget {
     this.restartTimer = null;
     if (!this.pc || this.ended || !this.isInitiator) return Promise.resolve();
     const pc = this.pc;
+    if (!this.restartPendingSince) this.restartPendingSince = Date.now();
     const done = this.enqueue(() => this.makeOffer({ iceRestart: true }));
     this.restartTimer = setTimeout(() => {
-      if (this.pc === pc && pc.connectionState !== 'connected') this.restartIce();
-    }, 8000);
+      if (this.pc !== pc || pc.connectionState === 'connected') return;
+      // Restart offers went out for 10 s with our signaling up and no answer came back: the
+      // other person is gone without a bye.
+      if (this.restartPendingSince && Date.now() - this.restartPendingSince >= 10000 && this.signaling?.isOpen) {
+        this.peerGone();
+      } else {
+        this.restartIce();
+      }
+    }, 5000);
     return done;
+  }
+
+  peerGone() {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.enqueue(() => this.onPeerLeft('The other person seems to have left. Waiting for someone to join…'));
   }
 
   // --- media -----------------------------------------------------------------------------
@@ -455,6 +488,7 @@ export class Call extends EventTarget {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.restartTimer);
+    clearTimeout(this.goneTimer);
     window.removeEventListener('online', this.onNetworkChange);
     navigator.connection?.removeEventListener?.('change', this.onNetworkChange);
     if (this.clientId) {

@@ -184,6 +184,9 @@ export class SignalingChannel extends EventTarget {
     if (ws) {
       if (bye && wasRegistered) ws.send(JSON.stringify({ cmd: 'send', msg: JSON.stringify({ type: 'bye' }) }));
       if (unloading) {
+        // No bye over HTTP here: arriving after the DELETE it would re-create this client in the
+        // room and hold the seat. If the torn-down page loses the frame above, the other side
+        // notices the silence (see Call.peerGone).
         ws.close();
         del();
       } else {

@@ -290,7 +290,7 @@ test('two people call: video and audio both ways, chat, stats, QR, screen share,
   }
 });
 
-test('closing the tab leaves the room cleanly (sendBeacon to /leave)', async () => {
+test('closing the tab leaves the room cleanly (sendBeacon to /leave)', async (t) => {
   const room = uniqueRoom('beacon');
   const url = `${srv.base}/r/${room}`;
   const a = await browser.page({ name: 'A' });
@@ -300,8 +300,13 @@ test('closing the tab leaves the room cleanly (sendBeacon to /leave)', async () 
     await joinRoom(b, url);
     await waitState(a, 'connected');
     await waitState(b, 'connected');
+    const closedAt = Date.now();
     await b.close({ runBeforeUnload: true });
-    await waitState(a, 'peer-left');
+    // Normally B's bye arrives at once; if the closing tab lost it, A notices the silence (ICE
+    // restarts unanswered for 10 s) and says so. Either way A is told within the bound.
+    await waitState(a, 'peer-left', 40000);
+    const how = await a.textContent('#status');
+    t.diagnostic(`A told after ${Date.now() - closedAt} ms: ${how}`);
     // The seat was freed at once (not after the reconnect window): a newcomer gets in and connects.
     const c = await browser.page({ name: 'C' });
     try {
