@@ -140,6 +140,29 @@ pub(crate) fn send_many<'a>(fd: RawFd, packets: impl IntoIterator<Item = (&'a [u
     dropped
 }
 
+/// Sets a socket's receive and send buffers to `bytes`. The kernel caps plain SO_RCVBUF and
+/// SO_SNDBUF at `net.core.rmem_max`/`wmem_max` (about 200 KiB by default, 2 ms of a busy relay's
+/// traffic), so where the process may (CAP_NET_ADMIN) the cap is lifted with the FORCE variants;
+/// elsewhere the capped sizes stay. Buffers are limits, not allocations: memory is only used by
+/// datagrams actually waiting.
+pub(crate) fn set_buffer_sizes(socket: &socket2::Socket, bytes: usize) {
+    let _ = socket.set_recv_buffer_size(bytes);
+    let _ = socket.set_send_buffer_size(bytes);
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    for option in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+        // SAFETY: `value` is a live c_int and its size is passed with it.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(socket),
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
 fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(s.ss_family) {
         libc::AF_INET => {
@@ -216,6 +239,20 @@ mod tests {
             }
         }
         assert_eq!(got, payloads);
+    }
+
+    #[test]
+    fn buffers_grow_past_the_plain_cap_where_the_process_may() {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        let before = socket.recv_buffer_size().unwrap();
+        set_buffer_sizes(&socket, 8 << 20);
+        let after = socket.recv_buffer_size().unwrap();
+        assert!(after >= before, "{after} < {before}");
+        // As root (CI, and this project's test machines) the FORCE variant lifts rmem_max's cap.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert!(after >= 8 << 20, "{after}");
+        }
     }
 
     #[test]

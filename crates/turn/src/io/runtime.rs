@@ -153,9 +153,15 @@ fn relay_socket(addr: SocketAddr) -> io::Result<StdUdpSocket> {
         socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
+    super::batch::set_buffer_sizes(&socket, RELAY_SOCKET_BUFFER);
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
+
+/// Socket buffer for each relay socket: room for a burst of a few hundred media packets.
+const RELAY_SOCKET_BUFFER: usize = 1 << 20;
+/// Socket buffer for each listen socket, which carries every client's traffic.
+const LISTEN_SOCKET_BUFFER: usize = 16 << 20;
 
 fn reuseport_udp(addr: SocketAddr) -> io::Result<StdUdpSocket> {
     let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
@@ -165,9 +171,7 @@ fn reuseport_udp(addr: SocketAddr) -> io::Result<StdUdpSocket> {
     }
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
-    // Large buffers absorb bursts; the kernel caps them at net.core.rmem_max.
-    let _ = socket.set_recv_buffer_size(4 << 20);
-    let _ = socket.set_send_buffer_size(4 << 20);
+    super::batch::set_buffer_sizes(&socket, LISTEN_SOCKET_BUFFER);
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
