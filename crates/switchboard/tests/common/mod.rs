@@ -37,28 +37,6 @@ pub const SILENCE: Duration = Duration::from_millis(600);
 
 const LOG_CAP: usize = 64 * 1024;
 
-const ENV_VARS: &[&str] = &[
-    "SWITCHBOARD_LISTEN",
-    "SWITCHBOARD_PUBLIC_URL",
-    "SWITCHBOARD_DATA_DIR",
-    "SWITCHBOARD_CONFIG",
-    "SWITCHBOARD_LOG",
-    "SWITCHBOARD_LOG_FORMAT",
-    "SWITCHBOARD_RECONNECT_WINDOW",
-    "SWITCHBOARD_ROOM_TTL",
-    "SWITCHBOARD_MAX_ID_LEN",
-    "SWITCHBOARD_MAX_BODY_BYTES",
-    "SWITCHBOARD_MAX_STORED_MESSAGES",
-    "SWITCHBOARD_MAX_QUEUED_MESSAGES",
-    "SWITCHBOARD_MAX_WS_FRAME_BYTES",
-    "SWITCHBOARD_WS_IDLE_TIMEOUT",
-    "SWITCHBOARD_MAX_CONNECTIONS",
-    "SWITCHBOARD_MAX_ROOMS",
-    "SWITCHBOARD_ICE_SERVERS",
-    "SWITCHBOARD_HEADER_MESSAGE",
-    "SWITCHBOARD_BYPASS_JOIN_CONFIRMATION",
-];
-
 /// A number unique within this test process.
 fn next_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -134,9 +112,17 @@ impl Server {
     /// Start with `--listen 127.0.0.1:0` plus `args`, and the given `SWITCHBOARD_*`
     /// environment variables (all others are removed).
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::launch(Some("127.0.0.1:0"), args, envs)
+    }
+
+    /// Starts the binary with `--listen listen` (if given), `args`, and only the given
+    /// `SWITCHBOARD_*` environment variables.
+    fn launch(listen: Option<&str>, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let bin = env!("CARGO_BIN_EXE_switchboard");
         let mut cmd = Command::new(bin);
-        cmd.arg("--listen").arg("127.0.0.1:0");
+        if let Some(listen) = listen {
+            cmd.arg("--listen").arg(listen);
+        }
         // The built-in TURN server starts too: keep it off the default port and out of the
         // source tree (its generated secret goes to the data directory).
         if !args.iter().any(|a| a.starts_with("--turn-listen") || a.starts_with("--turn-enabled")) {
@@ -147,8 +133,10 @@ impl Server {
             cmd.arg("--data-dir").arg(dir);
         }
         cmd.args(args);
-        for v in ENV_VARS {
-            cmd.env_remove(v);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SWITCHBOARD_") {
+                cmd.env_remove(k);
+            }
         }
         for (k, v) in envs {
             cmd.env(k, v);
@@ -700,39 +688,7 @@ impl Server {
     /// Start with exactly `args` (no `--listen` added, so TLS tests can choose it), a data
     /// directory of its own unless given, and TURN on a free port unless configured.
     pub fn start_exact(args: &[&str]) -> Server {
-        let bin = env!("CARGO_BIN_EXE_switchboard");
-        let mut cmd = Command::new(bin);
-        if !args.iter().any(|a| a.starts_with("--turn-listen") || a.starts_with("--turn-enabled")) {
-            cmd.arg("--turn-listen").arg("127.0.0.1:0");
-        }
-        if !args.iter().any(|a| a.starts_with("--data-dir")) {
-            let dir = std::env::temp_dir().join(format!("switchboard-test-{}-{}", std::process::id(), next_id()));
-            cmd.arg("--data-dir").arg(dir);
-        }
-        cmd.args(args);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("SWITCHBOARD_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {bin}: {e}"));
-        let logs = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        drain_lines(child.stdout.take().unwrap(), logs.clone(), Some(tx));
-        drain_lines(child.stderr.take().unwrap(), logs.clone(), None);
-        let addr = match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(Ok(addr)) => addr,
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                let out = logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                panic!("switchboard {args:?} did not print `Listening on <addr>` within {STARTUP_TIMEOUT:?}: {other:?}\n--- server output ---\n{out}");
-            }
-        };
-        let http = reqwest::Client::builder().no_proxy().timeout(HTTP_TIMEOUT).build().expect("reqwest client");
-        Server { child, addr, base: format!("http://{addr}"), http, logs }
+        Server::launch(None, args, &[])
     }
 
     /// Sends `signal` (e.g. "TERM", "HUP") to the server process.
