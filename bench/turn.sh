@@ -25,6 +25,8 @@
 #                    5,000-cycle allocation test; writes turn-<date>-quick.{json,md}
 #   ROUNDS [2]       A/B rounds
 #   PIN [0]          1 = taskset the server on CPU 0 and the load (uclient, peer, allocgen) on CPU 1
+#                    (results go to turn-<date>-pinned.*)
+#   TAG [""]         suffix for the result files: turn-<date>-<TAG>.{json,md}
 #   PORT [13491]     TURN listen port (UDP+TCP, 127.0.0.1); PEER_PORT [13492] echo peer port
 #   RELAY_PORTS [17000-32499]  relay port range for both servers (15,500 ports)
 #   RELAY ["fixed100:100:100:2:4000 sat100:100:300:1:4000 sat1000:1000:300:1:4000"]
@@ -48,6 +50,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 QUICK=${QUICK:-0}
+PIN=${PIN:-0}
 if [[ $QUICK == 1 ]]; then
   ROUNDS=${ROUNDS:-1}
   RELAY=${RELAY:-"fixed100:100:20:1:500 sat100:100:50:1:600 sat1000:1000:50:1:600"}
@@ -63,7 +66,6 @@ else
   HOLD_ALLOCS=${HOLD_ALLOCS:-10000}
   FWD_SECS=${FWD_SECS:-5}
 fi
-PIN=${PIN:-0}
 PORT=${PORT:-13491}
 PEER_PORT=${PEER_PORT:-13492}
 RELAY_PORTS=${RELAY_PORTS:-17000-32499}
@@ -87,7 +89,10 @@ DATE=$(date -u +%Y-%m-%d)
 OUTDIR=bench/results
 OUT_JSON=$OUTDIR/turn-$DATE.json
 OUT_MD=$OUTDIR/turn-$DATE.md
-if [[ $QUICK == 1 ]]; then OUT_JSON=$OUTDIR/turn-$DATE-quick.json; OUT_MD=$OUTDIR/turn-$DATE-quick.md; fi
+TAG=${TAG:-}
+if [[ $QUICK == 1 ]]; then TAG=${TAG:+$TAG-}quick; fi
+if [[ $PIN == 1 ]]; then TAG=${TAG:+$TAG-}pinned; fi
+if [[ -n $TAG ]]; then OUT_JSON=$OUTDIR/turn-$DATE-$TAG.json; OUT_MD=$OUTDIR/turn-$DATE-$TAG.md; fi
 WORK=$(mktemp -d /tmp/sb-turnbench.XXXXXX)
 RESULTS=$WORK/runs.jsonl
 trap 'rm -rf "$WORK"' EXIT

@@ -4,6 +4,8 @@
   report.py uclient LOG            -> JSON fields parsed from turnutils_uclient's output
   report.py summarize JSONL OUT.json OUT.md META.json
                                    -> aggregate the per-run records into the result files
+  report.py render RESULTS.json OUT.md
+                                   -> re-render the markdown from a results JSON
 """
 import json
 import re
@@ -84,6 +86,8 @@ def med(xs):
 
 
 def enrich(r):
+    if r.get("phase") == "relay" and "log" not in r:
+        return r
     if r.get("phase") == "relay":
         r.update(parse_uclient(r.pop("log")))
         recv = r.get("received", 0)
@@ -95,7 +99,7 @@ def enrich(r):
         r["server_us_per_pkt"] = round(r["server_cpu_s"] * 1e6 / recv, 2) if recv else None
         r["pkts_per_server_cpu_s"] = round(recv / r["server_cpu_s"]) if r["server_cpu_s"] else None
         r.update(peak_shares(r.pop("samples", None), r.pop("tck", 100)))
-    elif r.get("phase") == "alloc":
+    elif r.get("phase") == "alloc" and "per_s" not in r:
         g = r["gen"]
         r["per_s"] = g["per_s"]
         r["completed"] = g["completed"]
@@ -127,6 +131,15 @@ def ratio(a, b, nd=2):
 def summarize(jsonl, out_json, out_md, meta_path):
     meta = json.load(open(meta_path))
     recs = [enrich(json.loads(l)) for l in open(jsonl) if l.strip()]
+    render(meta, recs, out_json, out_md)
+
+
+def rerender(in_json, out_md):
+    d = json.load(open(in_json))
+    render(d["meta"], d["runs"], None, out_md)
+
+
+def render(meta, recs, out_json, out_md):
     servers = ["switchboard", "coturn"]
     agg = {}
     for r in recs:
@@ -144,7 +157,8 @@ def summarize(jsonl, out_json, out_md, meta_path):
             if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
                 fields[k] = med(vals)
         summary.setdefault(phase, {}).setdefault(scen, {})[srv] = fields
-    json.dump({"meta": meta, "median": summary, "runs": recs}, open(out_json, "w"), indent=1)
+    if out_json:
+        json.dump({"meta": meta, "median": summary, "runs": recs}, open(out_json, "w"), indent=1)
 
     L = []
     L.append(f"## TURN relay: Switchboard vs coturn {meta.get('coturn_version','')} ({meta['date']})")
@@ -154,6 +168,16 @@ def summarize(jsonl, out_json, out_md, meta_path):
              f"load average before the run: {meta['load_before']}, after: {meta.get('load_after','?')}. "
              f"Mode: {'QUICK' if meta['quick'] else 'full'}, {meta['rounds']} A/B round(s) (median shown), "
              f"pinning: {meta['pin']}.")
+    L.append("")
+    L.append("Method: `bash bench/turn.sh` — the two servers run one after the other (Switchboard, coturn, Switchboard, "
+             "coturn: A B A B), each test against a freshly started server with the same options: listener "
+             f"127.0.0.1:{meta.get('port')} (UDP+TCP), relay ports {meta.get('relay_ports')} on 127.0.0.1, one static "
+             "long-term-credential user, loopback peers allowed, no TLS/DTLS, quotas raised (coturn `--total-quota 0 "
+             "--user-quota 0`; Switchboard `--turn-max-allocations 100000 --turn-user-quota 100000 "
+             "--turn-rfc5766-channels`, plus a REST secret, which coturn cannot combine with static users), default "
+             "worker/relay-thread counts (one per core). Relay load: `turnutils_uclient -c -X -m M -n N -l LEN -z MS` "
+             f"({meta.get('relay_spec')}) to a `turnutils_peer` echo. Everything on one 2-core machine, unpinned unless "
+             "stated: server, load generator and peer compete for the same cores.")
     L.append("")
     L.append("### Relayed traffic (turnutils_uclient, ChannelData over UDP, echo peer turnutils_peer)")
     L.append("")
@@ -250,5 +274,7 @@ if __name__ == "__main__":
         print(json.dumps(parse_uclient(sys.argv[2])))
     elif sys.argv[1] == "summarize":
         summarize(*sys.argv[2:6])
+    elif sys.argv[1] == "render":
+        rerender(*sys.argv[2:4])
     else:
         sys.exit(__doc__)
