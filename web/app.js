@@ -319,7 +319,9 @@ function startCall(room) {
     $('#rejoin').textContent = 'Try again';
     show('ended');
   });
+  debug.signalingLog = [];
   call.addEventListener('signaling', (e) => {
+    debug.signalingLog.push(e.detail);
     const b = $('#net-banner');
     if (e.detail === 'reconnecting') {
       b.textContent = 'Lost the connection to the server — reconnecting…';

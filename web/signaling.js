@@ -69,8 +69,13 @@ export class SignalingChannel extends EventTarget {
       let opened = false;
       const timer = setTimeout(() => {
         if (!opened) {
-          ws.close();
           reject(new ServerUnreachable('WebSocket open error: timed out.'));
+          try {
+            ws.onclose = null;
+            ws.close();
+          } catch {
+            // Already closing.
+          }
         }
       }, 8000);
       ws.onopen = () => {
@@ -88,7 +93,8 @@ export class SignalingChannel extends EventTarget {
       ws.onmessage = (ev) => this.onFrame(ev.data);
       ws.onclose = () => {
         clearTimeout(timer);
-        if (opened && this.ws === ws) this.onDrop();
+        if (!opened) reject(new ServerUnreachable('WebSocket open error: closed before it opened.'));
+        else if (this.ws === ws) this.onDrop();
       };
     });
   }
