@@ -25,8 +25,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
-if [ "$node_major" -lt 20 ]; then
-  echo "test-browser: warning: node $(node --version) is older than playwright-core's minimum (20)" >&2
+if [ "$node_major" -lt 18 ]; then
+  echo "test-browser: warning: node $(node --version) is older than playwright-core's minimum (18)" >&2
 fi
 
 echo "test-browser: npm ci (tests/browser)"
