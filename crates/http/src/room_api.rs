@@ -182,7 +182,8 @@ pub async fn leave(State(state): State<Arc<AppState>>, Path((room, client)): Pat
         Err(e) => return e.into_response(),
     };
     let outcome = state.rooms.leave(&room, &client, Instant::now());
-    tracing::debug!(%room, %client, ?outcome, "leave");
+    let signaling_removed = state.hub.leave(&room, &client);
+    tracing::debug!(%room, %client, ?outcome, signaling_removed, "leave");
     StatusCode::OK.into_response()
 }
 

@@ -68,6 +68,9 @@ struct Client<C> {
     queue: VecDeque<Arc<str>>,
     /// When an unregistered client is removed; `None` while a socket is registered.
     expires_at: Option<Instant>,
+    /// It left the room (the room server's `/leave`): its socket may still carry its `bye`, but
+    /// when that socket closes it is removed at once, with no reconnect window.
+    left: bool,
 }
 
 type Shard<C> = HashMap<RoomId, Vec<Client<C>>>;
@@ -137,6 +140,7 @@ impl<C: Connection> Hub<C> {
             conn: None,
             queue: VecDeque::new(),
             expires_at: Some(now + self.config.reconnect_window),
+            left: false,
         });
         self.clients.fetch_add(1, Ordering::Relaxed);
         Ok(clients.len() - 1)
@@ -204,7 +208,29 @@ impl<C: Connection> Hub<C> {
             c.conn = None;
             c.expires_at = Some(now + self.config.reconnect_window);
             self.open_ws.fetch_sub(1, Ordering::Relaxed);
+            if c.left {
+                drop(shard);
+                self.remove(room, client);
+            }
         }
+    }
+
+    /// The client left the room for good (the room server's `/leave`, which AppRTC's clients
+    /// send before their `bye`). Without a socket it is removed now; with one, the socket stays
+    /// to carry the `bye`, and the client goes when it closes instead of holding its seat for the
+    /// reconnect window (a closed tab's `DELETE` often never arrives). Returns whether it was
+    /// removed now.
+    pub fn leave(&self, room: &RoomId, client: &ClientId) -> bool {
+        let mut shard = self.shard(room).lock();
+        let Some(c) = shard.get_mut(room).and_then(|cs| cs.iter_mut().find(|c| &c.id == client)) else {
+            return false;
+        };
+        if c.conn.is_some() {
+            c.left = true;
+            return false;
+        }
+        drop(shard);
+        self.remove(room, client)
     }
 
     /// Removes `(room, client)` at once: closes its socket and drops its queue (Collider's
@@ -469,6 +495,32 @@ pub(crate) mod tests {
         assert_eq!(hub.deliver_to_room(&room("r"), &msg("bye")), 1);
         assert_eq!(a.messages(), vec!["queued", "bye"]);
         assert_eq!(hub.deliver_to_room(&room("none"), &msg("bye")), 0);
+    }
+
+    #[test]
+    fn a_client_that_left_goes_when_its_socket_closes_without_a_reconnect_window() {
+        let hub: Hub<FakeConnection> = Hub::new(HubConfig::default());
+        let (r, a, b, c) = (room("r1"), client("a"), client("b"), client("c"));
+        let now = Instant::now();
+        let ca = FakeConnection::new(1);
+        hub.register(&r, &a, ca.clone(), now).unwrap();
+        hub.register(&r, &b, FakeConnection::new(2), now).unwrap();
+        assert!(!hub.leave(&r, &a), "a registered client keeps its socket for its bye");
+        hub.send(&r, &a, msg("{\"type\":\"bye\"}"), now).unwrap();
+        hub.deregister(&r, &a, ca.id(), now);
+        assert_eq!(hub.queued(&r, &a), None, "removed when its socket closed");
+        hub.register(&r, &c, FakeConnection::new(3), now).unwrap();
+    }
+
+    #[test]
+    fn a_client_that_left_without_a_socket_is_removed_at_once() {
+        let hub: Hub<FakeConnection> = Hub::new(HubConfig::default());
+        let (r, a) = (room("r1"), client("a"));
+        let now = Instant::now();
+        hub.send(&r, &a, msg("offer"), now).unwrap();
+        assert!(hub.leave(&r, &a));
+        assert_eq!(hub.status().clients, 0);
+        assert!(!hub.leave(&r, &a), "a second leave finds nobody");
     }
 
     #[test]

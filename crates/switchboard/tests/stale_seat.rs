@@ -60,3 +60,30 @@ async fn a_peer_that_reconnects_within_the_window_keeps_its_seat() {
     ws_b.send_msg("still here").await;
     ws_a.expect_msg("still here").await;
 }
+
+#[tokio::test]
+async fn a_peer_that_left_frees_its_signaling_seat_when_its_socket_closes_without_delete() {
+    // A long window: the newcomer must not have to wait for it.
+    let server = Server::start_with(&["--reconnect-window", "30s"]);
+    let r = room("leftseat");
+    let a = server.join(&r).await;
+    let b = server.join(&r).await;
+    let mut ws_a = server.ws_register(&r, &a.client_id).await;
+    let mut ws_b = server.ws_register(&r, &b.client_id).await;
+    server.wait_openws(2).await;
+
+    // B hangs up as a closing tab does: /leave, its bye over the socket, and the socket goes
+    // without the DELETE.
+    let left = server.post(&format!("/leave/{r}/{}", b.client_id), Vec::new()).await;
+    assert_eq!(left.status, 200);
+    ws_b.send_msg("{\"type\":\"bye\"}").await;
+    ws_a.expect_msg("{\"type\":\"bye\"}").await;
+    drop(ws_b);
+    server.wait_openws(1).await;
+
+    // C takes B's place at once, on the room server and on the signaling side.
+    let c = server.join(&r).await;
+    let mut ws_c = server.ws_register(&r, &c.client_id).await;
+    ws_c.send_msg("hello from C").await;
+    ws_a.expect_msg("hello from C").await;
+}
