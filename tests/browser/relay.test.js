@@ -14,7 +14,9 @@ let browser;
 before(async () => {
   srv = await startServer({
     log: process.env.RELAY_LOG || 'warn',
-    extra: ['--turn-external-ip', '127.0.0.1', '--turn-relay-ports', '41000-41999', '--turn-allow-loopback-peers'],
+    // The secure default: no loopback allowance. Both sides relay through this server, so each
+    // side's peer is the other's relay address, which the peer policy lets through.
+    extra: ['--turn-external-ip', '127.0.0.1', '--turn-relay-ports', '41000-41999'],
   });
   browser = await launch();
 });
