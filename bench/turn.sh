@@ -203,6 +203,8 @@ relay_run() { # server round name len m z n
   c0=$(ticks "$SERVER_PID"); p0=$(ticks "$PEER_PID"); t0=$(date +%s.%N)
   local u0 u1
   u0=$(udp_errs)
+  local d0 d1
+  d0=$(python3 bench/turn/report.py udpdrops "$PORT" "$PEER_PORT" "$MIN_PORT" "$MAX_PORT")
   log "relay $name on $srv (round $round): uclient -m $m -n $n -l $len -z $z"
   $TIME_BIN -f "%U %S" -o "$WORK/time-$id" timeout "$UCLIENT_TIMEOUT" $PIN_C turnutils_uclient \
     -p "$PORT" -u "$TURN_USER" -w "$TURN_PASS" -e 127.0.0.1 -r "$PEER_PORT" \
@@ -226,14 +228,15 @@ relay_run() { # server round name len m z n
   c1=$(ticks "$SERVER_PID"); p1=$(ticks "$PEER_PID")
   hwm=$(status_kb "$SERVER_PID" VmHWM); rss=$(status_kb "$SERVER_PID" VmRSS)
   u1=$(udp_errs)
+  d1=$(python3 bench/turn/report.py udpdrops "$PORT" "$PEER_PORT" "$MIN_PORT" "$MAX_PORT")
   uc=$(awk 'END {print $1+$2}' "$WORK/time-$id")
   stop_server
   cp "$ulog" "$WORK/keep-$id.log"
-  printf '{"phase":"relay","server":"%s","round":%s,"scenario":"%s","len":%s,"m":%s,"z":%s,"n":%s,"wall_s":%s,"server_cpu_s":%s,"server_hwm_kb":%s,"server_rss_kb":%s,"uclient_cpu_s":%s,"peer_cpu_s":%s,"log":"%s","samples":"%s","tck":%s,"udp_rcvbuf_errors":%s,"udp_in_datagrams":%s}\n' \
+  printf '{"phase":"relay","server":"%s","round":%s,"scenario":"%s","len":%s,"m":%s,"z":%s,"n":%s,"wall_s":%s,"server_cpu_s":%s,"server_hwm_kb":%s,"server_rss_kb":%s,"uclient_cpu_s":%s,"peer_cpu_s":%s,"log":"%s","samples":"%s","tck":%s,"udp_rcvbuf_errors":%s,"udp_in_datagrams":%s,"drops_before":[%s],"drops_after":[%s]}\n' \
     "$srv" "$round" "$name" "$len" "$m" "$z" "$n" "$wall" \
     "$(python3 -c "print(round(($c1-$c0)/$TCK,2))")" "$hwm" "$rss" "$uc" \
     "$(python3 -c "print(round(($p1-$p0)/$TCK,2))")" "$WORK/keep-$id.log" "$WORK/samp-$id" "$TCK" \
-    "$(( ${u1#* } - ${u0#* } ))" "$(( ${u1% *} - ${u0% *} ))" >>"$RESULTS"
+    "$(( ${u1#* } - ${u0#* } ))" "$(( ${u1% *} - ${u0% *} ))" "${d0// /,}" "${d1// /,}" >>"$RESULTS"
   python3 bench/turn/report.py uclient "$ulog" | sed "s/^/[turn-bench]   /" >&2
 }
 

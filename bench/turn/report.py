@@ -80,6 +80,27 @@ def peak_shares(path, tck):
             "peak_peer_share": round(best[2], 3)}
 
 
+def udp_drops(port, peer_port, lo, hi):
+    """Per-socket receive-buffer drops from /proc/net/udp (IPv4): the server's listening
+    socket(s), its relay sockets (ports lo..hi) and the echo peer's socket."""
+    out = {"listener": 0, "relay": 0, "peer": 0}
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            p = line.split()
+            if len(p) < 13:
+                continue
+            lport = int(p[1].split(":")[1], 16)
+            drops = int(p[12])
+            if lport == port:
+                out["listener"] += drops
+            elif lport == peer_port:
+                out["peer"] += drops
+            elif lo <= lport <= hi:
+                out["relay"] += drops
+    return out
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -99,6 +120,11 @@ def enrich(r):
         r["server_us_per_pkt"] = round(r["server_cpu_s"] * 1e6 / recv, 2) if recv else None
         r["pkts_per_server_cpu_s"] = round(recv / r["server_cpu_s"]) if r["server_cpu_s"] else None
         r.update(peak_shares(r.pop("samples", None), r.pop("tck", 100)))
+        if "drops_after" in r:
+            a, b = r.pop("drops_after"), r.pop("drops_before")
+            r["drops_server_listener"] = a[0]
+            r["drops_server_relay"] = a[1]
+            r["drops_peer"] = a[2] - b[2]
     elif r.get("phase") == "alloc" and "per_s" not in r:
         g = r["gen"]
         r["per_s"] = g["per_s"]
@@ -112,6 +138,13 @@ def enrich(r):
             r["rss_kb_at_hold"] = g["server_rss_kb_after"]
             r["bytes_per_alloc"] = g["server_bytes_per_alloc"]
     return r
+
+
+def drops_detail(g):
+    if g("drops_peer") is None:
+        return ""
+    return (f" (server listener {fmt(g('drops_server_listener'))}, relay sockets {fmt(g('drops_server_relay'))}, "
+            f"peer {fmt(g('drops_peer'))})")
 
 
 def fmt(x, nd=0):
@@ -191,7 +224,7 @@ def render(meta, recs, out_json, out_md):
             L.append(f"| {scen} | {srv} | {fmt(g('steady_offered_pps'))} | {fmt(g('steady_pps'))} / {fmt(g('delivered_pps'))} | "
                      f"{fmt(g('steady_mbit_s'),1)} | {fmt(g('loss_pct'),2)} % | {fmt(g('server_cpu_s'),2)} | "
                      f"{fmt(g('server_us_per_pkt'),1)} | {fmt(g('pkts_per_server_cpu_s'))} | {fmt((g('server_hwm_kb') or 0)/1024,1)} MB | "
-                     f"{fmt(100*(g('peak_server_share') or 0),0)} % | {fmt(100*(g('peak_uclient_share') or 0),0)} % | {fmt(100*(g('peak_peer_share') or 0),0)} % | {fmt(g('udp_rcvbuf_errors'))} |")
+                     f"{fmt(100*(g('peak_server_share') or 0),0)} % | {fmt(100*(g('peak_uclient_share') or 0),0)} % | {fmt(100*(g('peak_peer_share') or 0),0)} % | {fmt(g('udp_rcvbuf_errors'))}{drops_detail(g)} |")
     L.append("")
     L.append("A packet is one uclient message that made the full round trip client → server → peer → server → client "
              "(the server relays it twice). Offered and delivered pkt/s: best 3-second window of uclient's per-second counters "
@@ -200,7 +233,9 @@ def render(meta, recs, out_json, out_md):
              "(100 % = one core) of each process over the 3 s in which the server was busiest — the machine has "
              f"{meta['cpus']} cores in all, shared by server, uclient and peer. UDP rcvbuf drops: the machine-wide "
              "RcvbufErrors delta of /proc/net/snmp over the run (datagrams dropped because some socket's receive buffer "
-             "was full — server, uclient or peer; other processes on the machine count too).")
+             "was full — server, uclient or peer; other processes on the machine count too), and in brackets the drops "
+             "counted on the server's listening and relay sockets and on the peer's socket (/proc/net/udp); the rest "
+             "were dropped on uclient's sockets or elsewhere.")
     L.append("")
     L.append("### Allocations (bench/udp-forward turn-allocgen: UDP, long-term credentials, 401 round trip included)")
     L.append("")
@@ -270,7 +305,10 @@ def render(meta, recs, out_json, out_md):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "uclient":
+    if sys.argv[1] == "udpdrops":
+        d = udp_drops(*map(int, sys.argv[2:6]))
+        print(d["listener"], d["relay"], d["peer"])
+    elif sys.argv[1] == "uclient":
         print(json.dumps(parse_uclient(sys.argv[2])))
     elif sys.argv[1] == "summarize":
         summarize(*sys.argv[2:6])
