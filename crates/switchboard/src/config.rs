@@ -154,6 +154,7 @@ fn resolve_turn(o: &Options) -> Result<Option<TurnSettings>, ConfigError> {
         per_user: at_least("turn_user_quota", o.turn_user_quota.unwrap_or(10), 1)?,
         permissions_per_allocation: at_least("turn_max_permissions", o.turn_max_permissions.unwrap_or(10), 1)?,
         channels_per_allocation: at_least("turn_max_channels", o.turn_max_channels.unwrap_or(64), 1)?,
+        tcp_connections_per_allocation: at_least("turn_max_tcp_connections", o.turn_max_tcp_connections.unwrap_or(32), 1)?,
     };
     let listen_v6 = match o.turn_listen_v6.as_deref().unwrap_or("auto") {
         "auto" => ListenV6::Auto,

@@ -265,6 +265,10 @@ pub struct Options {
     #[arg(global = true, long, env = "SWITCHBOARD_TURN_MAX_CHANNELS", value_name = "N")]
     pub turn_max_channels: Option<usize>,
 
+    /// TCP peer connections per TCP allocation (RFC 6062). [default: 32]
+    #[arg(global = true, long, env = "SWITCHBOARD_TURN_MAX_TCP_CONNECTIONS", value_name = "N")]
+    pub turn_max_tcp_connections: Option<usize>,
+
     /// UDP worker sockets. [default: the number of cores]
     #[arg(global = true, long, env = "SWITCHBOARD_TURN_WORKERS", value_name = "N")]
     pub turn_workers: Option<usize>,
@@ -299,7 +303,7 @@ impl Options {
             max_queued_messages, max_ws_frame_bytes, max_connections, max_rooms, header_message,
             bypass_join_confirmation, turn_enabled, turn_listen, turn_listen_v6, turn_external_ip_v6, turn_relay_ports, turn_external_ip, turn_realm,
             turn_allow_loopback_peers, turn_rfc5766_channels, turn_max_allocations, turn_user_quota, turn_max_permissions, turn_max_channels,
-            turn_workers, turn_credential_ttl, tls, tls_cert, tls_key, acme_directory, acme_email, acme_ca_root,
+            turn_max_tcp_connections, turn_workers, turn_credential_ttl, tls, tls_cert, tls_key, acme_directory, acme_email, acme_ca_root,
             acme_challenge, acme_http_listen, turn_tls_listen)
     }
 }

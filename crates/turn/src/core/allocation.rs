@@ -47,6 +47,8 @@ pub struct Allocation {
     pub relay: SocketAddr,
     /// The address given to the client in XOR-RELAYED-ADDRESS.
     pub advertised: SocketAddr,
+    /// How the relay talks to peers: UDP (RFC 8656), or TCP with peer connections (RFC 6062).
+    pub relay_transport: Transport,
     /// The IPv6 half of a dual allocation (ADDITIONAL-ADDRESS-FAMILY, RFC 8656 §7.2): its relay
     /// socket address and the address advertised for it.
     pub additional: Option<(SocketAddr, SocketAddr)>,

@@ -17,11 +17,14 @@ pub struct Quotas {
     pub permissions_per_allocation: usize,
     /// Channels per allocation (508 beyond).
     pub channels_per_allocation: usize,
+    /// TCP peer connections per TCP allocation (RFC 6062), outgoing and incoming together
+    /// (Connect answered 508 beyond; incoming connections closed).
+    pub tcp_connections_per_allocation: usize,
 }
 
 impl Default for Quotas {
     fn default() -> Self {
-        Self { max_allocations: 10_000, per_user: 10, permissions_per_allocation: 10, channels_per_allocation: 64 }
+        Self { max_allocations: 10_000, per_user: 10, permissions_per_allocation: 10, channels_per_allocation: 64, tcp_connections_per_allocation: 32 }
     }
 }
 

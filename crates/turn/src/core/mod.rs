@@ -8,6 +8,7 @@ mod nonce;
 mod ports;
 mod server;
 mod stats;
+mod tcp_relay;
 
 pub use allocation::{Allocation, ClientAddr, Transport};
 pub use auth::{Credentials, StaticUser};
@@ -16,6 +17,7 @@ pub use nonce::NonceKey;
 pub use ports::PortRange;
 pub use server::{Event, Output, RelayBinder, Server, RESERVATION_LIFETIME};
 pub use stats::Stats;
+pub use tcp_relay::{ConnectionId, CONNECTION_BIND_TIMEOUT, CONNECT_TIMEOUT};
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use super::config::{ServerConfig, CHANNEL_LIFETIME, PERMISSION_LIFETIME};
 use super::nonce::{NonceCheck, NonceKey};
 use super::ports::Ports;
 use super::stats::Stats;
+use super::tcp_relay::{ConnectionId, PeerConnections};
 use crate::policy::Denial;
 
 /// Binds relay sockets for the core. The I/O layer binds a real UDP socket; tests pretend.
@@ -22,6 +23,12 @@ pub trait RelayBinder {
     /// Binds a relay socket at `addr`; `false` if that address cannot be used (then another port
     /// is tried).
     fn bind(&mut self, addr: SocketAddr) -> bool;
+
+    /// Binds a TCP relay (RFC 6062): a listening TCP socket at `addr`; `false` if that address
+    /// cannot be used. By default the same as [`RelayBinder::bind`] (for binders that pretend).
+    fn bind_tcp(&mut self, addr: SocketAddr) -> bool {
+        self.bind(addr)
+    }
 }
 
 /// What to do with a packet after the core handled it.
@@ -61,22 +68,57 @@ pub enum Event {
         /// Relay socket address to close.
         relay: SocketAddr,
     },
+    /// Connect (RFC 6062): open a TCP connection from the relay address `relay` to `peer`
+    /// within `timeout`, then report with [`Server::tcp_connect_result`].
+    TcpConnect {
+        /// The connection's id.
+        id: ConnectionId,
+        /// The TCP relay address to connect from.
+        relay: SocketAddr,
+        /// The peer to connect to.
+        peer: SocketAddr,
+        /// How long to try.
+        timeout: Duration,
+    },
+    /// ConnectionBind succeeded: once the answer is written, splice the client data connection
+    /// `data` to peer connection `id`.
+    TcpBound {
+        /// The peer connection.
+        id: ConnectionId,
+        /// The client data connection.
+        data: ClientAddr,
+    },
+    /// Close peer connection `id` (and its data connection, if bound).
+    TcpClose {
+        /// The peer connection.
+        id: ConnectionId,
+    },
+    /// Send `message` (a whole STUN message) to the stream client `client`: a deferred Connect
+    /// answer or a ConnectionAttempt indication.
+    ToStreamClient {
+        /// A TCP/TLS control connection.
+        client: ClientAddr,
+        /// The encoded message.
+        message: Vec<u8>,
+    },
 }
 
 /// The TURN server core.
 pub struct Server {
-    config: ServerConfig,
+    pub(super) config: ServerConfig,
     nonce_key: NonceKey,
     epoch: Instant,
     unix_at_epoch: u64,
-    allocations: HashMap<ClientAddr, Allocation>,
-    by_relay: HashMap<SocketAddr, ClientAddr>,
+    pub(super) allocations: HashMap<ClientAddr, Allocation>,
+    pub(super) by_relay: HashMap<SocketAddr, ClientAddr>,
     per_user: HashMap<String, usize>,
     ports: Ports,
     /// Relay ports held by EVEN-PORT with the R bit, by RESERVATION-TOKEN.
     reservations: HashMap<[u8; 8], Reservation>,
-    stats: Stats,
-    events: Vec<Event>,
+    /// Peer connections of TCP allocations (RFC 6062).
+    pub(super) tcp: PeerConnections,
+    pub(super) stats: Stats,
+    pub(super) events: Vec<Event>,
     /// Shutting down: no new allocations, existing ones go on.
     draining: bool,
 }
@@ -98,10 +140,10 @@ struct Reservation {
 }
 
 /// An authenticated request's identity and how to sign the answer.
-struct Authenticated {
-    username: String,
-    key: LongTermKey,
-    algorithm: IntegrityAlgorithm,
+pub(super) struct Authenticated {
+    pub(super) username: String,
+    pub(super) key: LongTermKey,
+    pub(super) algorithm: IntegrityAlgorithm,
 }
 
 /// How to finish a response.
@@ -125,6 +167,7 @@ impl Server {
             per_user: HashMap::new(),
             ports,
             reservations: HashMap::new(),
+            tcp: PeerConnections::default(),
             stats: Stats::default(),
             events: Vec::new(),
             draining: false,
@@ -243,11 +286,20 @@ impl Server {
             }
             return finish(b);
         }
-        if ![Method::ALLOCATE, Method::REFRESH, Method::CREATE_PERMISSION, Method::CHANNEL_BIND].contains(&method) {
+        let methods = [Method::ALLOCATE, Method::REFRESH, Method::CREATE_PERMISSION, Method::CHANNEL_BIND, Method::CONNECT, Method::CONNECTION_BIND];
+        if !methods.contains(&method) {
             self.error(out, msg, codes::BAD_REQUEST, &plain, |_| {});
             return Output::ToClient;
         }
-        let auth = match self.authenticate(client, msg, now) {
+        // A ConnectionBind comes on a new connection, with the nonce the control connection was
+        // given: accept a nonce issued to the owner of the connection it names, too (the MAC
+        // still has to be the owner's).
+        let owner_addr = if method == Method::CONNECTION_BIND {
+            msg.connection_id().ok().flatten().and_then(|id| self.tcp.owner_of(ConnectionId(id))).map(|o| o.addr)
+        } else {
+            None
+        };
+        let auth = match self.authenticate(client, owner_addr, msg, now) {
             Ok(a) => a,
             Err((code, with_nonce)) => {
                 let nonce = self.nonce_key.issue(client.addr, self.unix_now(now));
@@ -265,6 +317,12 @@ impl Server {
             Method::ALLOCATE => self.allocate(client, msg, &auth, now, binder),
             Method::REFRESH => self.refresh(client, msg, &auth, now),
             Method::CREATE_PERMISSION => self.create_permission(client, msg, &auth, now),
+            Method::CONNECT => match self.connect(client, msg, &auth, plain.fingerprint, now) {
+                // Answered when the I/O layer reports the connection's fate.
+                Ok(()) => return Output::None,
+                Err(code) => Err(code),
+            },
+            Method::CONNECTION_BIND => self.connection_bind(client, msg, &auth).map(|()| Success::Empty),
             _ => self.channel_bind(client, msg, &auth, now),
         };
         match result {
@@ -305,7 +363,7 @@ impl Server {
 
     /// Checks long-term credentials. On failure: the error code and whether REALM and a fresh
     /// NONCE go with it.
-    fn authenticate(&mut self, client: ClientAddr, msg: &Message<'_>, now: Instant) -> Result<Authenticated, (u16, bool)> {
+    fn authenticate(&mut self, client: ClientAddr, owner: Option<SocketAddr>, msg: &Message<'_>, now: Instant) -> Result<Authenticated, (u16, bool)> {
         if msg.message_integrity().is_none() && msg.message_integrity_sha256().is_none() {
             self.stats.auth_missing += 1;
             return Err((codes::UNAUTHENTICATED, true));
@@ -315,7 +373,12 @@ impl Server {
             return Err((codes::BAD_REQUEST, false));
         };
         let unix_now = self.unix_now(now);
-        match self.nonce_key.check(nonce, client.addr, unix_now, self.config.nonce_lifetime.as_secs()) {
+        let lifetime = self.config.nonce_lifetime.as_secs();
+        let check = match self.nonce_key.check(nonce, client.addr, unix_now, lifetime) {
+            NonceCheck::Valid => NonceCheck::Valid,
+            other => owner.map_or(other, |owner| self.nonce_key.check(nonce, owner, unix_now, lifetime)),
+        };
+        match check {
             NonceCheck::Valid => {}
             NonceCheck::Stale | NonceCheck::Invalid => {
                 self.stats.auth_stale_nonce += 1;
@@ -366,10 +429,23 @@ impl Server {
         if self.draining {
             return Err(codes::INSUFFICIENT_CAPACITY);
         }
-        match msg.requested_transport() {
-            Ok(Some(stun::transport::UDP)) => {}
+        let relay_transport = match msg.requested_transport() {
+            Ok(Some(stun::transport::UDP)) => Transport::Udp,
+            Ok(Some(stun::transport::TCP)) => Transport::Tcp,
             Ok(Some(_)) => return Err(codes::UNSUPPORTED_TRANSPORT_PROTOCOL),
             _ => return Err(codes::BAD_REQUEST),
+        };
+        // RFC 6062 §5.1: a TCP allocation only over a TCP or TLS control connection, and
+        // without DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN. A dual allocation is not offered
+        // for TCP relays either.
+        if relay_transport == Transport::Tcp {
+            let udp_only = msg.dont_fragment().unwrap_or(true)
+                || !matches!(msg.even_port(), Ok(None))
+                || !matches!(msg.reservation_token(), Ok(None))
+                || !matches!(msg.additional_address_family(), Ok(None));
+            if client.transport != Transport::Tcp || udp_only {
+                return Err(codes::BAD_REQUEST);
+            }
         }
         let requested_family = msg.requested_address_family().map_err(|_| codes::BAD_REQUEST)?;
         let additional_family = msg.additional_address_family().map_err(|_| codes::BAD_REQUEST)?;
@@ -434,6 +510,7 @@ impl Server {
         let port = match &claimed {
             // Its socket has been bound and held since the reservation.
             Some(r) => Some(r.port),
+            None if relay_transport == Transport::Tcp => self.ports.take(false, |p| binder.bind_tcp(SocketAddr::new(relay_ip, p))),
             None if reserve_next => self.ports.take_pair(|p| binder.bind(SocketAddr::new(relay_ip, p))),
             None => self.ports.take(even_port.is_some(), |p| binder.bind(SocketAddr::new(relay_ip, p))),
         };
@@ -478,6 +555,7 @@ impl Server {
             client,
             relay,
             advertised,
+            relay_transport,
             additional: additional.ok().flatten(),
             username: auth.username.clone(),
             quota_user: quota_user.clone(),
@@ -639,6 +717,11 @@ impl Server {
             self.stats.dropped_no_permission += 1;
             return Output::None;
         };
+        // A TCP relay carries data on its peer connections only (RFC 6062 §5.1).
+        if alloc.relay_transport == Transport::Tcp {
+            self.stats.dropped_no_permission += 1;
+            return Output::None;
+        }
         // A permission for this server's own relay address only covers its relay ports, unless
         // the policy allows that address outright (allow-list, loopback for tests): the same
         // judgement CreatePermission and ChannelBind make, so a Send is never dropped to a peer
@@ -690,7 +773,7 @@ impl Server {
     /// relay-to-relay path of two callers who both relay through this server (both behind
     /// symmetric NATs, or both forcing relay); it is told apart from the server's other services
     /// by its port, which must lie in the relay range.
-    fn peer_allowed(&self, peer: SocketAddr) -> bool {
+    pub(super) fn peer_allowed(&self, peer: SocketAddr) -> bool {
         match self.config.policy.check(peer.ip()) {
             Ok(()) => true,
             Err(Denial::ServerAddress) => self.is_relay_ip(peer.ip()) && self.config.ports.contains(peer.port()),
@@ -699,7 +782,7 @@ impl Server {
     }
 
     /// Whether `ip` is an address relays are bound to or advertised at.
-    fn is_relay_ip(&self, ip: IpAddr) -> bool {
+    pub(super) fn is_relay_ip(&self, ip: IpAddr) -> bool {
         let c = &self.config;
         [c.relay_ip_v4, c.external_ip_v4, c.relay_ip_v6, c.external_ip_v6].contains(&Some(ip))
     }
@@ -709,6 +792,7 @@ impl Server {
         if self.remove_allocation(client) {
             self.stats.allocations_deleted += 1;
         }
+        self.data_connection_closed(client);
     }
 
     /// Expires allocations, permissions and channels whose time has passed.
@@ -721,6 +805,7 @@ impl Server {
         for alloc in self.allocations.values_mut() {
             alloc.prune(now);
         }
+        self.tcp_timeouts(now);
         let (ports, events) = (&mut self.ports, &mut self.events);
         self.reservations.retain(|_, r| {
             let keep = r.expires > now;
@@ -763,6 +848,10 @@ impl Server {
             }
         }
         self.events.push(Event::AllocationRemoved { client, relay: alloc.relay });
+        // Its peer connections go with it (RFC 6062 §5.1), bound or not.
+        for id in self.tcp.remove_owned_by(client) {
+            self.events.push(Event::TcpClose { id });
+        }
         true
     }
 
@@ -778,7 +867,7 @@ impl Server {
 }
 
 /// The allocation of `client`, if `auth` is the user that created it (else 437 or 441).
-fn owned<'m>(allocations: &'m mut HashMap<ClientAddr, Allocation>, client: ClientAddr, auth: &Authenticated) -> Result<&'m mut Allocation, u16> {
+pub(super) fn owned<'m>(allocations: &'m mut HashMap<ClientAddr, Allocation>, client: ClientAddr, auth: &Authenticated) -> Result<&'m mut Allocation, u16> {
     let alloc = allocations.get_mut(&client).ok_or(codes::ALLOCATION_MISMATCH)?;
     if alloc.username != auth.username {
         return Err(codes::WRONG_CREDENTIALS);

@@ -35,4 +35,12 @@ pub struct Stats {
     pub malformed: u64,
     /// Packets dropped for lack of a permission or channel.
     pub dropped_no_permission: u64,
+    /// TCP peer connections established (RFC 6062: by Connect or by the peer).
+    pub tcp_connections_opened: u64,
+    /// Connect requests answered 447 (the peer refused, or no answer in time).
+    pub tcp_connect_failures: u64,
+    /// TCP peer connections bound to a client data connection.
+    pub tcp_connections_bound: u64,
+    /// TCP peer connections closed for want of a ConnectionBind in time.
+    pub tcp_bind_timeouts: u64,
 }

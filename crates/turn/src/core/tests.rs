@@ -8,6 +8,8 @@ use stun::{codes, ChannelData, ChannelNumber, Class, LongTermKey, Message, Messa
 use super::*;
 use crate::policy::PeerPolicy;
 
+mod tcp_relay;
+
 const REALM: &str = "test.realm";
 const UNIX0: u64 = 1_700_000_000;
 
@@ -215,9 +217,16 @@ fn allocate_validates_transport_and_family() {
     assert_eq!(code_of(&h.request(&c, Method::ALLOCATE, 2, |_| {})), Some(codes::BAD_REQUEST));
     assert_eq!(
         code_of(&h.request(&c, Method::ALLOCATE, 3, |b| {
-            b.requested_transport(6);
+            b.requested_transport(132);
         })),
         Some(codes::UNSUPPORTED_TRANSPORT_PROTOCOL)
+    );
+    // TCP (RFC 6062) only over a TCP or TLS control connection.
+    assert_eq!(
+        code_of(&h.request(&c, Method::ALLOCATE, 3, |b| {
+            b.requested_transport(6);
+        })),
+        Some(codes::BAD_REQUEST)
     );
     assert_eq!(
         code_of(&h.request(&c, Method::ALLOCATE, 4, |b| {

@@ -41,6 +41,10 @@ impl Published {
             quota_hits => "switchboard_turn_quota_hits_total";
             malformed => "switchboard_turn_malformed_total";
             dropped_no_permission => "switchboard_turn_dropped_total", "reason" => "no_permission";
+            tcp_connections_opened => "switchboard_turn_tcp_connections_opened_total";
+            tcp_connect_failures => "switchboard_turn_tcp_connect_failures_total";
+            tcp_connections_bound => "switchboard_turn_tcp_connections_bound_total";
+            tcp_bind_timeouts => "switchboard_turn_tcp_bind_timeouts_total";
         );
         self.last = now.clone();
     }

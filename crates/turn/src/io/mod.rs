@@ -7,6 +7,7 @@ mod batch;
 mod metrics_export;
 mod runtime;
 mod tcp;
+mod tcp_relay;
 mod tls;
 mod worker;
 

@@ -11,8 +11,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::tcp_relay::TcpRelays;
 use super::worker::{Command, WorkerHandle, WorkerSockets};
-use crate::core::{ClientAddr, Event, NonceKey, RelayBinder, Server, ServerConfig};
+use crate::core::{ClientAddr, ConnectionId, Event, NonceKey, RelayBinder, Server, ServerConfig};
 
 /// How the I/O layer is set up.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub tcp_clients: RwLock<HashMap<ClientAddr, mpsc::Sender<Vec<u8>>>>,
     /// The data-path workers; a relay socket is read by worker `port % len`.
     pub workers: OnceLock<Vec<Arc<WorkerHandle>>>,
+    /// The sockets of TCP allocations (RFC 6062).
+    pub tcp_relays: TcpRelays,
 }
 
 /// A core event with the socket bound for it, ready to act on outside the core's lock.
@@ -48,6 +51,16 @@ pub(crate) enum ReadyEvent {
     Created(SocketAddr, StdUdpSocket),
     /// An ended allocation's relay address, to be closed.
     Removed(SocketAddr),
+    /// A new TCP allocation's listening socket, to be accepted on from now on.
+    CreatedTcp(SocketAddr, std::net::TcpListener),
+    /// Connect: open a connection from a TCP relay to a peer.
+    TcpConnect { id: ConnectionId, relay: SocketAddr, peer: SocketAddr, timeout: Duration },
+    /// ConnectionBind succeeded on stream client `data` (acted on by that client's own task).
+    TcpBound { id: ConnectionId, data: ClientAddr },
+    /// Close a peer connection.
+    TcpClose(ConnectionId),
+    /// A message for a stream client.
+    ToStreamClient(ClientAddr, Vec<u8>),
 }
 
 /// A running TURN server.
@@ -89,6 +102,34 @@ impl RelayBinder for SocketBinder<'_> {
             Err(_) => false,
         }
     }
+
+    /// TCP relays are only made for stream clients, through [`StreamBinder`].
+    fn bind_tcp(&mut self, _addr: SocketAddr) -> bool {
+        false
+    }
+}
+
+/// Binds relay sockets for stream clients: UDP relays as [`SocketBinder`] does, and TCP relays'
+/// listening sockets (RFC 6062), kept until the allocation event claims them.
+pub(crate) struct StreamBinder<'a> {
+    pub udp: SocketBinder<'a>,
+    pub tcp: &'a Mutex<HashMap<SocketAddr, std::net::TcpListener>>,
+}
+
+impl RelayBinder for StreamBinder<'_> {
+    fn bind(&mut self, addr: SocketAddr) -> bool {
+        self.udp.bind(addr)
+    }
+
+    fn bind_tcp(&mut self, addr: SocketAddr) -> bool {
+        match super::tcp_relay::relay_listener(addr) {
+            Ok(listener) => {
+                self.tcp.lock().insert(addr, listener);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 impl Shared {
@@ -97,21 +138,29 @@ impl Shared {
     /// are closed here.
     pub fn claim_events(&self, core: &mut Server, into: &mut Vec<ReadyEvent>) {
         let mut pending = self.pending.lock();
+        let mut pending_tcp = self.tcp_relays.pending.lock();
         for event in core.drain_events() {
             match event {
                 Event::AllocationCreated { relay, .. } => {
                     if let Some(socket) = pending.remove(&relay) {
                         into.push(ReadyEvent::Created(relay, socket));
+                    } else if let Some(listener) = pending_tcp.remove(&relay) {
+                        into.push(ReadyEvent::CreatedTcp(relay, listener));
                     }
                 }
                 Event::AllocationRemoved { relay, .. } => into.push(ReadyEvent::Removed(relay)),
+                Event::TcpConnect { id, relay, peer, timeout } => into.push(ReadyEvent::TcpConnect { id, relay, peer, timeout }),
+                Event::TcpBound { id, data } => into.push(ReadyEvent::TcpBound { id, data }),
+                Event::TcpClose { id } => into.push(ReadyEvent::TcpClose(id)),
+                Event::ToStreamClient { client, message } => into.push(ReadyEvent::ToStreamClient(client, message)),
             }
         }
         pending.clear();
+        pending_tcp.clear();
     }
 
     /// Acts on claimed events: hands new relay sockets to their worker, closes ended ones.
-    pub fn apply(&self, events: impl IntoIterator<Item = ReadyEvent>) {
+    pub fn apply(self: &Arc<Self>, events: impl IntoIterator<Item = ReadyEvent>) {
         let Some(workers) = self.workers.get() else { return };
         let worker_of = |relay: SocketAddr| &workers[usize::from(relay.port()) % workers.len()];
         for event in events {
@@ -122,9 +171,18 @@ impl Shared {
                     worker_of(relay).send(Command::AddRelay(relay, socket));
                 }
                 ReadyEvent::Removed(relay) => {
-                    self.relays.write().remove(&relay);
-                    worker_of(relay).send(Command::RemoveRelay(relay));
+                    if self.relays.write().remove(&relay).is_some() {
+                        worker_of(relay).send(Command::RemoveRelay(relay));
+                    } else {
+                        self.tcp_relays.unlisten(relay);
+                    }
                 }
+                ReadyEvent::CreatedTcp(relay, listener) => self.tcp_relays.listen(self, relay, listener),
+                ReadyEvent::TcpConnect { id, relay, peer, timeout } => self.tcp_relays.connect(self, id, relay, peer, timeout),
+                // The data connection's own task splices it (see `tcp.rs`).
+                ReadyEvent::TcpBound { .. } => {}
+                ReadyEvent::TcpClose(id) => self.tcp_relays.close(id),
+                ReadyEvent::ToStreamClient(client, message) => self.send_to_stream_client(client, &message),
             }
         }
     }
@@ -233,6 +291,7 @@ pub async fn start(config: TurnIoConfig) -> io::Result<RunningTurn> {
         pending: Mutex::new(HashMap::new()),
         tcp_clients: RwLock::new(HashMap::new()),
         workers: OnceLock::new(),
+        tcp_relays: TcpRelays::new(tokio::runtime::Handle::current()),
     });
     let local_addr_v6 = v6.as_ref().map(|(_, _, addr)| *addr);
     let (udp_v6, tcp_v6) = match v6 {
@@ -260,13 +319,14 @@ async fn timer(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         let mut events = Vec::new();
-        let (stats, counts) = {
+        let (stats, counts, tcp) = {
             let mut core = shared.core.lock();
             core.handle_timeout(Instant::now());
             shared.claim_events(&mut core, &mut events);
-            (core.stats().clone(), (core.allocation_count(), core.permission_and_channel_counts()))
+            (core.stats().clone(), (core.allocation_count(), core.permission_and_channel_counts()), core.tcp_connection_count())
         };
         shared.apply(events);
+        metrics::gauge!("switchboard_turn_tcp_connections").set(tcp as f64);
         published.publish(&stats, counts.0, counts.1 .0, counts.1 .1);
     }
 }

@@ -8,8 +8,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::runtime::{Shared, SocketBinder};
-use crate::core::{ClientAddr, Output, Transport};
+use super::runtime::{ReadyEvent, Shared, SocketBinder, StreamBinder};
+use crate::core::{ClientAddr, ConnectionId, Output, Transport};
 
 /// Largest frame accepted on a stream (a STUN message or ChannelData is at most 64 KiB + header).
 const MAX_FRAME: usize = 65_536 + 4;
@@ -52,7 +52,10 @@ where
     let client = ClientAddr { transport: Transport::Tcp, addr: peer };
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
     shared.tcp_clients.write().insert(client, tx);
-    let (mut reader, mut writer) = tokio::io::split(stream);
+    // Pinned on the heap so that the halves can be joined again for a splice (RFC 6062).
+    let (mut reader, mut writer) = tokio::io::split(Box::pin(stream));
+    // Set when this connection became an RFC 6062 client data connection.
+    let mut splice: Option<ConnectionId> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut out = Vec::with_capacity(1500);
@@ -82,7 +85,7 @@ where
                     let mut events = Vec::new();
                     let reply = {
                         let mut core = shared.core.lock();
-                        let mut binder = SocketBinder { pending: &shared.pending };
+                        let mut binder = StreamBinder { udp: SocketBinder { pending: &shared.pending }, tcp: &shared.tcp_relays.pending };
                         let o = core.handle_client(client, &buf[..frame.len], Instant::now(), &mut out, &mut binder);
                         shared.claim_events(&mut core, &mut events);
                         match o {
@@ -94,6 +97,10 @@ where
                             }
                         }
                     };
+                    let bound = events.iter().find_map(|e| match e {
+                        ReadyEvent::TcpBound { id, data } if *data == client => Some(*id),
+                        _ => None,
+                    });
                     if !events.is_empty() {
                         shared.apply(events);
                     }
@@ -101,6 +108,12 @@ where
                         break 'conn;
                     }
                     buf.drain(..frame.len);
+                    if bound.is_some() {
+                        // ConnectionBind answered: no more frames on this connection, only the
+                        // peer's bytes (those already read go first).
+                        splice = bound;
+                        break 'conn;
+                    }
                 }
             }
             Some(bytes) = rx.recv() => {
@@ -111,6 +124,9 @@ where
         }
     }
     shared.tcp_clients.write().remove(&client);
+    if let Some(id) = splice {
+        super::tcp_relay::splice(&shared, id, reader.unsplit(writer), &buf).await;
+    }
     let mut events = Vec::new();
     {
         let mut core = shared.core.lock();
