@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use signaling::Frame;
 
 use crate::metrics_names as m;
 use crate::room_api::{parse_client, parse_room};
@@ -47,9 +48,9 @@ pub async fn room_client(
             if body.is_empty() {
                 http_error(&state, "empty_body", "Empty request body".into())
             } else {
-                match String::from_utf8(body.to_vec()) {
+                match std::str::from_utf8(&body) {
                     Err(_) => http_error(&state, "message_not_utf8", "Failed to send the message: body must be UTF-8".into()),
-                    Ok(text) => match state.hub.send(&room, &client, Arc::from(text), Instant::now()) {
+                    Ok(text) => match state.hub.send(&room, &client, Frame::message(text), Instant::now()) {
                         Ok(()) => "OK\n".into_response(),
                         Err(e) => http_error(&state, crate::ws::error_kind(&e), format!("Failed to send the message: {e}")),
                     },

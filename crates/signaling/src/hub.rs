@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rooms::{ClientId, RoomId, ROOM_CAPACITY};
 
-use crate::SignalingError;
+use crate::{Frame, SignalingError};
 
 /// Identifies one socket, so a late close of an old socket cannot unregister its successor.
 pub type ConnectionId = u64;
@@ -19,8 +19,9 @@ pub type ConnectionId = u64;
 pub trait Connection: Send + Sync + 'static {
     /// This socket's id.
     fn id(&self) -> ConnectionId;
-    /// Queues `msg` for the socket; `false` when the socket is gone or its outbound queue is full.
-    fn deliver(&self, msg: &Arc<str>) -> bool;
+    /// Queues `frame` for the socket; `false` when the socket is gone or its outbound queue is
+    /// full.
+    fn deliver(&self, frame: &Frame) -> bool;
     /// Asks the socket to close.
     fn close(&self);
 }
@@ -65,7 +66,7 @@ pub struct HubStatus {
 struct Client<C> {
     id: ClientId,
     conn: Option<Arc<C>>,
-    queue: VecDeque<Arc<str>>,
+    queue: VecDeque<Frame>,
     /// When an unregistered client is removed; `None` while a socket is registered.
     expires_at: Option<Instant>,
     /// It left the room (the room server's `/leave`): its socket may still carry its `bye`, but
@@ -177,7 +178,9 @@ impl<C: Connection> Hub<C> {
 
     /// Sends `msg` from `src` to the other client of `room`, or queues it in `src`'s queue when
     /// that client is absent or cannot take it now (§3.5). Creates room and sender as needed.
-    pub fn send(&self, room: &RoomId, src: &ClientId, msg: Arc<str>, now: Instant) -> Result<(), SignalingError> {
+    /// The message is encoded as a server frame once, here, outside the lock.
+    pub fn send(&self, room: &RoomId, src: &ClientId, msg: impl Into<Frame>, now: Instant) -> Result<(), SignalingError> {
+        let msg: Frame = msg.into();
         let mut shard = self.shard(room).lock();
         let index = self.get_or_create(&mut shard, room, src, now)?;
         let clients = shard.get_mut(room).expect("room exists after get_or_create");
@@ -287,7 +290,8 @@ impl<C: Connection> Hub<C> {
 
     /// Delivers `msg` to every registered client of `room`; returns how many got it. Used to
     /// tell the remaining client that its peer is gone for good.
-    pub fn deliver_to_room(&self, room: &RoomId, msg: &Arc<str>) -> usize {
+    pub fn deliver_to_room(&self, room: &RoomId, msg: impl AsRef<str>) -> usize {
+        let msg = &Frame::message(msg.as_ref());
         let shard = self.shard(room).lock();
         let Some(clients) = shard.get(room) else {
             return 0;
@@ -339,11 +343,13 @@ pub(crate) mod tests {
         fn id(&self) -> ConnectionId {
             self.id
         }
-        fn deliver(&self, msg: &Arc<str>) -> bool {
+        fn deliver(&self, frame: &Frame) -> bool {
             if self.closed.load(Ordering::Relaxed) || self.full.load(Ordering::Relaxed) {
                 return false;
             }
-            self.got.lock().push(msg.to_string());
+            let v: serde_json::Value = serde_json::from_str(frame.as_str().trim_end()).expect("frame is JSON");
+            assert_eq!(v["error"], "", "relayed frames carry an empty error");
+            self.got.lock().push(v["msg"].as_str().expect("msg is a string").to_string());
             true
         }
         fn close(&self) {
@@ -492,9 +498,9 @@ pub(crate) mod tests {
         let a = FakeConnection::new(1);
         hub.register(&room("r"), &client("a"), a.clone(), now).unwrap();
         hub.send(&room("r"), &client("b"), msg("queued"), now).unwrap();
-        assert_eq!(hub.deliver_to_room(&room("r"), &msg("bye")), 1);
+        assert_eq!(hub.deliver_to_room(&room("r"), msg("bye")), 1);
         assert_eq!(a.messages(), vec!["queued", "bye"]);
-        assert_eq!(hub.deliver_to_room(&room("none"), &msg("bye")), 0);
+        assert_eq!(hub.deliver_to_room(&room("none"), msg("bye")), 0);
     }
 
     #[test]

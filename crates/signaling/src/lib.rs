@@ -13,8 +13,8 @@ mod frame;
 mod hub;
 mod session;
 
-pub use command::{parse_command, Command};
+pub use command::{parse_command, parse_command_ref, Command, CommandRef};
 pub use error::SignalingError;
-pub use frame::encode_frame;
+pub use frame::{encode_frame, Frame};
 pub use hub::{Connection, ConnectionId, Hub, HubConfig, HubStatus, Removal};
 pub use session::{Session, SessionAction};

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use rooms::{ClientId, RoomId};
 
-use crate::{parse_command, Command, Connection, Hub, SignalingError};
+use crate::{parse_command_ref, CommandRef, Connection, Frame, Hub, SignalingError};
 
 /// What the socket layer should do after a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,25 +41,25 @@ impl Session {
 
     /// Handles one text (or binary, decoded as text) frame.
     pub fn on_frame<C: Connection>(&mut self, text: &str, hub: &Hub<C>, conn: &Arc<C>, now: Instant) -> SessionAction {
-        let command = match parse_command(text) {
+        let command = match parse_command_ref(text) {
             Ok(c) => c,
             Err(e) => return SessionAction::ErrorAndClose(e),
         };
         match command {
-            Command::Register { room, client } => self.register(&room, &client, hub, conn, now),
-            Command::Send { msg } => {
+            CommandRef::Register { room, client } => self.register(&room, &client, hub, conn, now),
+            CommandRef::Send { msg } => {
                 let Some((room, client)) = &self.registered else {
                     return SessionAction::ErrorAndClose(SignalingError::NotRegistered);
                 };
                 if msg.is_empty() {
                     return SessionAction::ErrorAndClose(SignalingError::MissingMsg);
                 }
-                match hub.send(room, client, Arc::from(msg), now) {
+                match hub.send(room, client, Frame::message(&msg), now) {
                     Ok(()) => SessionAction::Continue,
                     Err(e) => SessionAction::Ignored(e),
                 }
             }
-            Command::Unknown => SessionAction::Error(SignalingError::UnexpectedCmd),
+            CommandRef::Unknown => SessionAction::Error(SignalingError::UnexpectedCmd),
         }
     }
 
