@@ -138,13 +138,13 @@ impl Shared {
     /// are closed here.
     pub fn claim_events(&self, core: &mut Server, into: &mut Vec<ReadyEvent>) {
         let mut pending = self.pending.lock();
-        let mut pending_tcp = self.tcp_relays.pending.lock();
         for event in core.drain_events() {
             match event {
                 Event::AllocationCreated { relay, .. } => {
                     if let Some(socket) = pending.remove(&relay) {
                         into.push(ReadyEvent::Created(relay, socket));
-                    } else if let Some(listener) = pending_tcp.remove(&relay) {
+                    } else if let Some(listener) = self.tcp_relays.pending.lock().remove(&relay) {
+                        // Only TCP allocations reach here: the UDP path takes no extra lock.
                         into.push(ReadyEvent::CreatedTcp(relay, listener));
                     }
                 }
@@ -156,7 +156,6 @@ impl Shared {
             }
         }
         pending.clear();
-        pending_tcp.clear();
     }
 
     /// Acts on claimed events: hands new relay sockets to their worker, closes ended ones.

@@ -88,6 +88,8 @@ where
                         let mut binder = StreamBinder { udp: SocketBinder { pending: &shared.pending }, tcp: &shared.tcp_relays.pending };
                         let o = core.handle_client(client, &buf[..frame.len], Instant::now(), &mut out, &mut binder);
                         shared.claim_events(&mut core, &mut events);
+                        // TCP relay listeners bound for a request that then failed are closed.
+                        shared.tcp_relays.pending.lock().clear();
                         match o {
                             Output::None => false,
                             Output::ToClient => true,
