@@ -18,64 +18,59 @@ pub(crate) const BATCH: usize = 32;
 /// below 1,500 bytes and STUN messages far below this.
 pub(crate) const SLOT: usize = 8 * 1024;
 
-/// Buffers for one `recvmmsg` call, reused call after call.
+/// Buffers for `recvmmsg`, wired together once and reused call after call.
 pub(crate) struct RecvBatch {
     buf: Box<[u8]>,
-    names: Box<[libc::sockaddr_storage]>,
-    lens: [usize; BATCH],
-    truncated: [bool; BATCH],
+    names: Box<[libc::sockaddr_storage; BATCH]>,
+    iovecs: Box<[libc::iovec; BATCH]>,
+    headers: Box<[libc::mmsghdr; BATCH]>,
     count: usize,
 }
 
+// SAFETY: the raw pointers inside `iovecs` and `headers` point only into this value's own
+// heap buffers, which move with it.
+unsafe impl Send for RecvBatch {}
+
 impl RecvBatch {
     pub(crate) fn new() -> Self {
-        // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
-        let empty: libc::sockaddr_storage = unsafe { zeroed() };
-        Self {
-            buf: vec![0u8; BATCH * SLOT].into_boxed_slice(),
-            names: vec![empty; BATCH].into_boxed_slice(),
-            lens: [0; BATCH],
-            truncated: [false; BATCH],
-            count: 0,
+        // SAFETY: sockaddr_storage, iovec and mmsghdr are plain old data; all zeroes is valid.
+        let (names, iovecs, headers) = unsafe { (Box::new(zeroed()), Box::new(zeroed()), Box::new(zeroed())) };
+        let mut batch = Self { buf: vec![0u8; BATCH * SLOT].into_boxed_slice(), names, iovecs, headers, count: 0 };
+        for i in 0..BATCH {
+            batch.iovecs[i] = libc::iovec { iov_base: batch.buf[i * SLOT..].as_mut_ptr().cast(), iov_len: SLOT };
+            let h = &mut batch.headers[i].msg_hdr;
+            h.msg_name = (&mut batch.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut batch.iovecs[i];
+            h.msg_iovlen = 1;
         }
+        batch
     }
 
     /// Reads up to [`BATCH`] datagrams without blocking; returns how many (`WouldBlock` when none).
     pub(crate) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        let mut iovecs: [libc::iovec; BATCH] =
-            std::array::from_fn(|i| libc::iovec { iov_base: self.buf[i * SLOT..].as_mut_ptr().cast(), iov_len: SLOT });
-        // SAFETY: mmsghdr is plain old data; all zeroes is a valid (empty) value.
-        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-        for (i, h) in headers.iter_mut().enumerate() {
-            h.msg_hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+        for h in self.headers.iter_mut() {
             h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = &mut iovecs[i];
-            h.msg_hdr.msg_iovlen = 1;
         }
-        // SAFETY: every header points at a name and an iovec that live until the call returns,
-        // and every iovec at a distinct SLOT-sized part of `buf`.
-        let n = unsafe { libc::recvmmsg(fd, headers.as_mut_ptr(), BATCH as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+        // SAFETY: every header points at its own name and iovec, and every iovec at a distinct
+        // SLOT-sized part of `buf`, all owned by `self` and alive across the call.
+        let n = unsafe { libc::recvmmsg(fd, self.headers.as_mut_ptr(), BATCH as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
         if n < 0 {
             self.count = 0;
             return Err(io::Error::last_os_error());
         }
-        let n = n as usize;
-        for (i, h) in headers.iter().take(n).enumerate() {
-            self.lens[i] = h.msg_len as usize;
-            self.truncated[i] = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-        }
-        self.count = n;
-        Ok(n)
+        self.count = n as usize;
+        Ok(self.count)
     }
 
     /// Datagram `i` of the last call: its source and bytes, or `None` if it was truncated or its
     /// source is not an IP address.
     pub(crate) fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
-        if i >= self.count || self.truncated[i] {
+        if i >= self.count || self.headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
             return None;
         }
         let from = from_storage(&self.names[i])?;
-        Some((from, &self.buf[i * SLOT..i * SLOT + self.lens[i].min(SLOT)]))
+        let len = (self.headers[i].msg_len as usize).min(SLOT);
+        Some((from, &self.buf[i * SLOT..i * SLOT + len]))
     }
 
     /// The whole buffer, so callers can turn a sub-slice of a datagram back into an offset.
@@ -84,60 +79,76 @@ impl RecvBatch {
     }
 }
 
-/// Sends every `(bytes, destination)` with as few `sendmmsg` calls as the kernel allows. A
-/// datagram the kernel refuses (full buffer, unreachable) is dropped, as UDP may; returns how
-/// many were dropped.
-pub(crate) fn send_many<'a>(fd: RawFd, packets: impl IntoIterator<Item = (&'a [u8], SocketAddr)>) -> usize {
-    let mut packets = packets.into_iter().peekable();
-    let mut dropped = 0;
-    while packets.peek().is_some() {
-        let mut names: [(libc::sockaddr_storage, libc::socklen_t); BATCH] =
-            // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
-            std::array::from_fn(|_| (unsafe { zeroed() }, 0));
-        let mut iovecs: [libc::iovec; BATCH] =
-            std::array::from_fn(|_| libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 });
-        // SAFETY: mmsghdr is plain old data; all zeroes is a valid (empty) value.
-        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-        let mut count = 0;
-        for (bytes, to) in packets.by_ref().take(BATCH) {
-            names[count] = to_storage(to);
-            // The kernel only reads from the buffer on send.
-            iovecs[count] = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
-            count += 1;
-        }
-        for i in 0..count {
-            let h = &mut headers[i].msg_hdr;
-            h.msg_name = (&mut names[i].0 as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = names[i].1;
-            h.msg_iov = &mut iovecs[i];
+/// Buffers for `sendmmsg`, wired together once and reused call after call.
+pub(crate) struct SendBatch {
+    names: Box<[libc::sockaddr_storage; BATCH]>,
+    iovecs: Box<[libc::iovec; BATCH]>,
+    headers: Box<[libc::mmsghdr; BATCH]>,
+}
+
+// SAFETY: the raw pointers inside `headers` point only into this value's own heap buffers; the
+// payload pointers in `iovecs` are written just before each call and not used after it.
+unsafe impl Send for SendBatch {}
+
+impl SendBatch {
+    pub(crate) fn new() -> Self {
+        // SAFETY: sockaddr_storage, iovec and mmsghdr are plain old data; all zeroes is valid.
+        let (names, iovecs, headers) = unsafe { (Box::new(zeroed()), Box::new(zeroed()), Box::new(zeroed())) };
+        let mut batch = Self { names, iovecs, headers };
+        for i in 0..BATCH {
+            let h = &mut batch.headers[i].msg_hdr;
+            h.msg_name = (&mut batch.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut batch.iovecs[i];
             h.msg_iovlen = 1;
         }
+        batch
+    }
+
+    /// Sends every `(bytes, destination)` with as few `sendmmsg` calls as the kernel allows. A
+    /// datagram the kernel refuses (full buffer, unreachable) is dropped, as UDP may; returns
+    /// how many were dropped.
+    pub(crate) fn send<'a>(&mut self, fd: RawFd, packets: impl IntoIterator<Item = (&'a [u8], SocketAddr)>) -> usize {
+        let mut packets = packets.into_iter().peekable();
+        let mut dropped = 0;
+        while packets.peek().is_some() {
+            let mut count = 0;
+            for (bytes, to) in packets.by_ref().take(BATCH) {
+                self.headers[count].msg_hdr.msg_namelen = write_storage(&mut self.names[count], to);
+                // The kernel only reads from the buffer on send.
+                self.iovecs[count] = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+                count += 1;
+            }
+            dropped += self.send_prepared(fd, count);
+        }
+        dropped
+    }
+
+    /// Sends the first `count` prepared datagrams; returns how many were dropped.
+    fn send_prepared(&mut self, fd: RawFd, count: usize) -> usize {
         let mut sent = 0;
+        let mut dropped = 0;
         while sent < count {
-            let rest = &mut headers[sent..count];
-            // SAFETY: the headers point at names, iovecs and payloads that all outlive the call.
+            let rest = &mut self.headers[sent..count];
+            // SAFETY: the headers point at names and iovecs owned by `self`, and the iovecs at
+            // payloads the caller keeps borrowed for the whole `send` call.
             let n = unsafe { libc::sendmmsg(fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, libc::MSG_DONTWAIT) };
-            if n <= 0 {
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    // The socket buffer is full: the rest of this chunk is dropped.
-                    io::ErrorKind::WouldBlock => {
-                        dropped += count - sent;
-                        break;
-                    }
-                    // The first datagram of the rest failed (a pending ICMP error): skip it.
-                    _ => {
-                        sent += 1;
-                        dropped += 1;
-                        continue;
-                    }
+            if n > 0 {
+                sent += n as usize;
+                continue;
+            }
+            match io::Error::last_os_error().kind() {
+                io::ErrorKind::Interrupted => {}
+                // The socket buffer is full: the rest of this chunk is dropped.
+                io::ErrorKind::WouldBlock => return dropped + count - sent,
+                // The first datagram of the rest failed (a pending ICMP error): skip it.
+                _ => {
+                    sent += 1;
+                    dropped += 1;
                 }
             }
-            sent += n as usize;
         }
+        dropped
     }
-    dropped
 }
 
 /// Sets a socket's receive and send buffers to `bytes`. The kernel caps plain SO_RCVBUF and
@@ -181,30 +192,34 @@ fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-fn to_storage(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
-    let mut s: libc::sockaddr_storage = unsafe { zeroed() };
+/// Writes `addr` into `storage` as a sockaddr_in or sockaddr_in6; returns its length.
+fn write_storage(storage: &mut libc::sockaddr_storage, addr: SocketAddr) -> libc::socklen_t {
     let len = match addr {
         SocketAddr::V4(a) => {
             // SAFETY: sockaddr_storage is large enough and aligned for a sockaddr_in.
-            let v4: &mut libc::sockaddr_in = unsafe { &mut *(&mut s as *mut libc::sockaddr_storage).cast() };
-            v4.sin_family = libc::AF_INET as libc::sa_family_t;
-            v4.sin_port = a.port().to_be();
-            v4.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
+            let v4: &mut libc::sockaddr_in = unsafe { &mut *(storage as *mut libc::sockaddr_storage).cast() };
+            *v4 = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+                sin_zero: [0; 8],
+            };
             size_of::<libc::sockaddr_in>()
         }
         SocketAddr::V6(a) => {
             // SAFETY: sockaddr_storage is large enough and aligned for a sockaddr_in6.
-            let v6: &mut libc::sockaddr_in6 = unsafe { &mut *(&mut s as *mut libc::sockaddr_storage).cast() };
-            v6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            v6.sin6_port = a.port().to_be();
-            v6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
-            v6.sin6_flowinfo = a.flowinfo();
-            v6.sin6_scope_id = a.scope_id();
+            let v6: &mut libc::sockaddr_in6 = unsafe { &mut *(storage as *mut libc::sockaddr_storage).cast() };
+            *v6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_scope_id: a.scope_id(),
+            };
             size_of::<libc::sockaddr_in6>()
         }
     };
-    (s, len as libc::socklen_t)
+    len as libc::socklen_t
 }
 
 #[cfg(test)]
@@ -220,7 +235,7 @@ mod tests {
         let to = b.local_addr().unwrap();
         let payloads: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; usize::from(i) + 1]).collect();
         let packets: Vec<(&[u8], SocketAddr)> = payloads.iter().map(|p| (p.as_slice(), to)).collect();
-        assert_eq!(send_many(a.as_raw_fd(), packets), 0);
+        assert_eq!(SendBatch::new().send(a.as_raw_fd(), packets), 0);
         let mut batch = RecvBatch::new();
         let mut got = Vec::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -257,10 +272,12 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_survive_the_round_trip() {
-        let addr: SocketAddr = "[2001:db8::7]:4242".parse().unwrap();
-        let (s, _) = to_storage(addr);
-        assert_eq!(from_storage(&s), Some(addr));
-        let addr: SocketAddr = "192.0.2.1:9".parse().unwrap();
-        assert_eq!(from_storage(&to_storage(addr).0), Some(addr));
+        // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
+        let mut s: libc::sockaddr_storage = unsafe { zeroed() };
+        for addr in ["[2001:db8::7]:4242", "192.0.2.1:9"] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            write_storage(&mut s, addr);
+            assert_eq!(from_storage(&s), Some(addr));
+        }
     }
 }

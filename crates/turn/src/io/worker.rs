@@ -18,7 +18,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
 
-use super::batch::{send_many, RecvBatch, BATCH};
+use super::batch::{RecvBatch, SendBatch, BATCH};
 use super::runtime::{Shared, SocketBinder};
 use super::runtime::ReadyEvent;
 use crate::core::{ClientAddr, Output, Transport};
@@ -87,6 +87,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, index: usize, sockets: WorkerSockets) -
         relay_tokens: HashMap::new(),
         next_token: FIRST_RELAY,
         recv: RecvBatch::new(),
+        send: SendBatch::new(),
         to_peers: Vec::with_capacity(BATCH),
         to_clients: ClientBatch::default(),
         events: Vec::new(),
@@ -143,6 +144,7 @@ struct Worker {
     relay_tokens: HashMap<SocketAddr, Token>,
     next_token: usize,
     recv: RecvBatch,
+    send: SendBatch,
     to_peers: Vec<ToPeer>,
     to_clients: ClientBatch,
     events: Vec<ReadyEvent>,
@@ -257,7 +259,7 @@ impl Worker {
         let relays = self.shared.relays.read();
         for group in self.to_peers.chunk_by(|a, b| a.relay == b.relay) {
             if let Some(socket) = relays.get(&group[0].relay) {
-                send_many(socket.as_raw_fd(), group.iter().map(|p| (&bytes[p.start..p.end], p.peer)));
+                self.send.send(socket.as_raw_fd(), group.iter().map(|p| (&bytes[p.start..p.end], p.peer)));
             }
         }
         drop(relays);
@@ -307,10 +309,10 @@ impl Worker {
                 .filter(move |(_, to)| to.transport == Transport::Udp && to.addr.is_ipv4() == want_v4)
                 .map(|(buf, to)| (buf.as_slice(), to.addr))
         };
-        send_many(self.sockets.v4.as_raw_fd(), udp(true));
+        self.send.send(self.sockets.v4.as_raw_fd(), udp(true));
         // Only a worker listening on IPv6 has IPv6 clients.
         if let Some(v6) = &self.sockets.v6 {
-            send_many(v6.as_raw_fd(), udp(false));
+            self.send.send(v6.as_raw_fd(), udp(false));
         }
         for (buf, to) in datagrams().filter(|(_, to)| to.transport == Transport::Tcp) {
             self.shared.send_to_stream_client(*to, buf);
