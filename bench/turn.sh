@@ -8,8 +8,9 @@
 # the same options: loopback listener on $PORT (never 3478), relay ports $RELAY_PORTS (same
 # range size), one static user, loopback peers allowed, no TLS/DTLS, quotas raised (coturn's
 # uclient never frees its allocations), and then driven by the same load:
-#   relay   turnutils_uclient (ChannelData over UDP, -c, -X) against a turnutils_peer echo:
-#           a fixed offered rate (CPU per packet) and saturating loads at 100 and 1000 bytes.
+#   relay   turnutils_uclient (ChannelData over UDP, -c, -X) against an echo peer ($PEER, started
+#           fresh for every run, the same for both servers): a fixed offered rate (CPU per
+#           packet) and saturating loads at 100 and 1000 bytes.
 #           Delivered packets/s, Mbit/s, loss (from uclient's final counters), server
 #           CPU-seconds (/proc/<pid>/stat utime+stime) and peak RSS (VmHWM); uclient's and the
 #           peer's CPU as well, to show whether the load generator was the bottleneck.
@@ -28,6 +29,13 @@
 #                    (results go to turn-<date>-pinned.*)
 #   TAG [""]         suffix for the result files: turn-<date>-<TAG>.{json,md}
 #   PORT [13491]     TURN listen port (UDP+TCP, 127.0.0.1); PEER_PORT [13492] echo peer port
+#   PEER [echo]      echo peer for the relay scenarios: echo = target/release/udp-echo
+#                    (bench/udp-forward: recvmmsg/sendmmsg batches, $ECHO_BUF-byte socket
+#                    buffers via SO_RCVBUFFORCE, $ECHO_THREADS SO_REUSEPORT sockets/threads;
+#                    it reports what it received, sent and saw dropped); turnutils = coturn's
+#                    turnutils_peer (one socket, default ~200 KiB receive buffer, one
+#                    recvfrom/sendto per packet: at saturation it, not the server, drops most)
+#   ECHO_THREADS [1] ECHO_BUF [16777216]  udp-echo threads and socket buffer bytes
 #   RELAY_PORTS [17000-32499]  relay port range for both servers (15,500 ports)
 #   RELAY ["fixed100:100:100:2:4000 sat100:100:300:1:4000 sat1000:1000:300:1:4000"]
 #           relay scenarios name:bytes:clients(-m):interval ms(-z):messages per client(-n);
@@ -78,6 +86,14 @@ NO_BUILD=${NO_BUILD:-0}
 SB=${SERVER_BIN:-target/release/switchboard}
 ALLOCGEN=target/release/turn-allocgen
 FWD=target/release/udp-forward
+ECHO=target/release/udp-echo
+PEER=${PEER:-echo}
+ECHO_THREADS=${ECHO_THREADS:-1}
+ECHO_BUF=${ECHO_BUF:-16777216}
+case $PEER in
+  echo|turnutils) ;;
+  *) echo "bench/turn.sh: PEER must be echo or turnutils" >&2; exit 2 ;;
+esac
 TURN_USER=bench
 TURN_PASS=bench-pass-1
 TURN_SECRET=bench-rest-secret-1
@@ -124,12 +140,15 @@ if [[ $SNAPSHOT == 1 ]]; then
   SB=$SNAP_TARGET/release/switchboard
   ALLOCGEN=$SNAP_TARGET/release/turn-allocgen
   FWD=$SNAP_TARGET/release/udp-forward
+  ECHO=$SNAP_TARGET/release/udp-echo
   SB_COMMIT=$SNAP_COMMIT
 elif [[ $NO_BUILD != 1 ]]; then
   log "building release binaries"
   cargo build --release -p switchboard -p switchboard-udp-forward
 fi
-for b in "$SB" "$ALLOCGEN" "$FWD"; do [[ -x $b ]] || { echo "bench/turn.sh: missing $b" >&2; exit 1; }; done
+BINS=("$SB" "$ALLOCGEN" "$FWD")
+if [[ $PEER == echo ]]; then BINS+=("$ECHO"); fi
+for b in "${BINS[@]}"; do [[ -x $b ]] || { echo "bench/turn.sh: missing $b" >&2; exit 1; }; done
 
 if [[ $PIN == 1 ]]; then PIN_S="taskset -c 0"; PIN_C="taskset -c 1"; else PIN_S=""; PIN_C=""; fi
 
@@ -185,6 +204,38 @@ start_server() { # $1 = switchboard|coturn
   sleep 0.5
 }
 
+start_peer() { # $1 = run id; the echo peer, fresh for every relay run
+  local plog=$WORK/peer-$1.log
+  if [[ $PEER == echo ]]; then
+    # bounded even if nothing stops it; stop_peer ends it with SIGTERM
+    $PIN_C "$ECHO" --port "$PEER_PORT" --threads "$ECHO_THREADS" --buf "$ECHO_BUF" \
+      --secs $(( UCLIENT_TIMEOUT + 120 )) >"$plog" 2>"$plog.err" &
+  else
+    $PIN_C turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$plog" 2>&1 &
+  fi
+  PEER_PID=$!
+  for _ in $(seq 50); do
+    [[ -n $(ss -Hlnu "sport = :$PEER_PORT") ]] && break
+    kill -0 "$PEER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! kill -0 "$PEER_PID" 2>/dev/null || [[ -z $(ss -Hlnu "sport = :$PEER_PORT") ]]; then
+    echo "bench/turn.sh: echo peer ($PEER) failed to start; log:" >&2; cat "$plog"* >&2; exit 1
+  fi
+}
+
+stop_peer() { # $1 = run id; sets PEER_STATS: udp-echo's JSON summary, or null for turnutils_peer
+  local plog=$WORK/peer-$1.log
+  kill -TERM "$PEER_PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$PEER_PID" 2>/dev/null || true
+  wait "$PEER_PID" 2>/dev/null || true
+  PEER_PID=""
+  for _ in $(seq 50); do [[ -z $(ss -Hlnu "sport = :$PEER_PORT") ]] && break; sleep 0.1; done
+  PEER_STATS=null
+  if [[ $PEER == echo ]]; then PEER_STATS=$(grep -m1 '^{' "$plog" || true); PEER_STATS=${PEER_STATS:-null}; fi
+}
+
 stop_server() {
   kill "$SERVER_PID" 2>/dev/null || true
   for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -199,7 +250,8 @@ relay_run() { # server round name len m z n
   local srv=$1 round=$2 name=$3 len=$4 m=$5 z=$6 n=$7
   local id=$srv-$round-$name ulog=$WORK/uclient-$srv-$round-$name.log
   start_server "$srv"
-  local c0 p0 t0 wall c1 p1 uc hwm rss
+  start_peer "$id"
+  local c0 p0 t0 wall c1 p1 uc hwm rss pstats
   c0=$(ticks "$SERVER_PID"); p0=$(ticks "$PEER_PID"); t0=$(date +%s.%N)
   local u0 u1
   u0=$(udp_errs)
@@ -230,14 +282,16 @@ relay_run() { # server round name len m z n
   u1=$(udp_errs)
   d1=$(python3 bench/turn/report.py udpdrops "$PORT" "$PEER_PORT" "$MIN_PORT" "$MAX_PORT")
   uc=$(awk 'END {print $1+$2}' "$WORK/time-$id")
+  stop_peer "$id"; pstats=$PEER_STATS
   stop_server
   cp "$ulog" "$WORK/keep-$id.log"
-  printf '{"phase":"relay","server":"%s","round":%s,"scenario":"%s","len":%s,"m":%s,"z":%s,"n":%s,"wall_s":%s,"server_cpu_s":%s,"server_hwm_kb":%s,"server_rss_kb":%s,"uclient_cpu_s":%s,"peer_cpu_s":%s,"log":"%s","samples":"%s","tck":%s,"udp_rcvbuf_errors":%s,"udp_in_datagrams":%s,"drops_before":[%s],"drops_after":[%s]}\n' \
+  printf '{"phase":"relay","server":"%s","round":%s,"scenario":"%s","len":%s,"m":%s,"z":%s,"n":%s,"wall_s":%s,"server_cpu_s":%s,"server_hwm_kb":%s,"server_rss_kb":%s,"uclient_cpu_s":%s,"peer_cpu_s":%s,"log":"%s","samples":"%s","tck":%s,"udp_rcvbuf_errors":%s,"udp_in_datagrams":%s,"drops_before":[%s],"drops_after":[%s],"peer":"%s","peer_stats":%s}\n' \
     "$srv" "$round" "$name" "$len" "$m" "$z" "$n" "$wall" \
     "$(python3 -c "print(round(($c1-$c0)/$TCK,2))")" "$hwm" "$rss" "$uc" \
     "$(python3 -c "print(round(($p1-$p0)/$TCK,2))")" "$WORK/keep-$id.log" "$WORK/samp-$id" "$TCK" \
-    "$(( ${u1#* } - ${u0#* } ))" "$(( ${u1% *} - ${u0% *} ))" "${d0// /,}" "${d1// /,}" >>"$RESULTS"
+    "$(( ${u1#* } - ${u0#* } ))" "$(( ${u1% *} - ${u0% *} ))" "${d0// /,}" "${d1// /,}" "$PEER" "$pstats" >>"$RESULTS"
   python3 bench/turn/report.py uclient "$ulog" | sed "s/^/[turn-bench]   /" >&2
+  [[ $pstats == null ]] || log "  peer: $pstats"
 }
 
 alloc_run() { # server round cycle|hold
@@ -263,7 +317,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 COMMIT=${SB_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 DIRTY=false
 if [[ -z ${SB_COMMIT:-} && -n $(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then DIRTY=true; fi
-log "Switchboard $COMMIT (dirty: $DIRTY), coturn $(turnserver --version 2>/dev/null | head -1), load average $LOAD_BEFORE"
+log "Switchboard $COMMIT (dirty: $DIRTY), coturn $(turnserver --version 2>/dev/null | head -1), peer $PEER, load average $LOAD_BEFORE"
 
 # ---------------------------------------------------------------- forwarder reference
 FWD_SCEN=("rate${FWD_RATE}-100B:100:$FWD_RATE" "sat-100B:100:0" "sat-1000B:1000:0")
@@ -280,12 +334,6 @@ if ! skip forward; then
 fi
 
 # ---------------------------------------------------------------- A/B rounds
-if ! skip relay; then
-  $PIN_C turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$WORK/peer.log" 2>&1 &
-  PEER_PID=$!
-  sleep 0.5
-  kill -0 "$PEER_PID" || { echo "bench/turn.sh: turnutils_peer failed" >&2; cat "$WORK/peer.log" >&2; exit 1; }
-fi
 RELAY_NAMES=()
 for s in $RELAY; do RELAY_NAMES+=("${s%%:*}"); done
 for round in $(seq "$ROUNDS"); do
@@ -319,6 +367,7 @@ json.dump({
   "fwd_scenarios": [s.split(":")[0] for s in "${FWD_SCEN[*]}".split()],
   "alloc_cycles": $ALLOC_CYCLES, "alloc_concurrency": $ALLOC_CONCURRENCY, "hold_allocs": $HOLD_ALLOCS,
   "relay_ports": "$RELAY_PORTS", "port": $PORT,
+  "peer": "$PEER", "echo_threads": $ECHO_THREADS, "echo_buf": $ECHO_BUF,
 }, open(sys.argv[1], "w"), indent=1)
 PY
 python3 bench/turn/report.py summarize "$RESULTS" "$OUT_JSON" "$OUT_MD" "$WORK/meta.json"

@@ -125,6 +125,10 @@ def enrich(r):
             r["drops_server_listener"] = a[0]
             r["drops_server_relay"] = a[1]
             r["drops_peer"] = a[2] - b[2]
+        ps = r.pop("peer_stats", None)
+        if ps:
+            for k in ("received", "sent", "send_failed", "socket_drops", "cpu_s", "us_per_pkt", "threads", "rcvbuf", "avg_batch"):
+                r["peer_" + k] = ps.get(k)
     elif r.get("phase") == "alloc" and "per_s" not in r:
         g = r["gen"]
         r["per_s"] = g["per_s"]
@@ -172,8 +176,23 @@ def rerender(in_json, out_md):
     render(d["meta"], d["runs"], None, out_md)
 
 
+PEER_DESC = {
+    "turnutils": "`turnutils_peer` (coturn's test peer: one socket, default receive buffer, one recvfrom + sendto per packet)",
+    "echo": "`udp-echo` (bench/udp-forward: recvmmsg/sendmmsg batches of up to 64, {buf} socket buffers via "
+            "SO_RCVBUFFORCE/SO_SNDBUFFORCE, {threads} SO_REUSEPORT socket(s)/thread(s); started fresh for every run)",
+}
+
+
+def peer_desc(meta):
+    peer = meta.get("peer", "turnutils")  # results from before the PEER knob used turnutils_peer
+    d = PEER_DESC.get(peer, peer)
+    return d.format(buf=f"{(meta.get('echo_buf') or 0) // 1048576} MiB", threads=meta.get("echo_threads", 1))
+
+
 def render(meta, recs, out_json, out_md):
     servers = ["switchboard", "coturn"]
+    peer = meta.get("peer", "turnutils")
+    peer_name = "udp-echo" if peer == "echo" else "turnutils_peer"
     agg = {}
     for r in recs:
         key = (r["phase"], r["scenario"], r.get("server", r.get("mode")))
@@ -209,10 +228,11 @@ def render(meta, recs, out_json, out_md):
              "--user-quota 0`; Switchboard `--turn-max-allocations 100000 --turn-user-quota 100000 "
              "--turn-rfc5766-channels`, plus a REST secret, which coturn cannot combine with static users), default "
              "worker/relay-thread counts (one per core). Relay load: `turnutils_uclient -c -X -m M -n N -l LEN -z MS` "
-             f"({meta.get('relay_spec')}) to a `turnutils_peer` echo. Everything on one 2-core machine, unpinned unless "
+             f"({meta.get('relay_spec')}) to the echo peer {peer_desc(meta)}, the same peer for both servers. "
+             "Everything on one 2-core machine, unpinned unless "
              "stated: server, load generator and peer compete for the same cores.")
     L.append("")
-    L.append("### Relayed traffic (turnutils_uclient, ChannelData over UDP, echo peer turnutils_peer)")
+    L.append(f"### Relayed traffic (turnutils_uclient, ChannelData over UDP, echo peer {peer_name})")
     L.append("")
     L.append("| scenario | server | offered pkt/s | delivered pkt/s (steady / whole run) | Mbit/s | loss | server CPU-s | µs CPU per pkt | pkts per CPU-s | peak RSS | CPU at peak: server | uclient | peer | UDP rcvbuf drops |")
     L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
@@ -237,6 +257,19 @@ def render(meta, recs, out_json, out_md):
              "counted on the server's listening and relay sockets and on the peer's socket (/proc/net/udp); the rest "
              "were dropped on uclient's sockets or elsewhere.")
     L.append("")
+    if any(m("relay", scen, srv, "peer_received") is not None for scen in meta["relay_scenarios"] for srv in servers):
+        L.append("Echo peer's own counts (udp-echo, printed at exit):")
+        L.append("")
+        L.append("| scenario | server | peer received | peer sent | send failures | drops on peer socket(s) | peer CPU-s | peer µs per pkt | avg batch |")
+        L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|")
+        for scen in meta["relay_scenarios"]:
+            for srv in servers:
+                g = lambda f: m("relay", scen, srv, f)
+                if g("peer_received") is None:
+                    continue
+                L.append(f"| {scen} | {srv} | {fmt(g('peer_received'))} | {fmt(g('peer_sent'))} | {fmt(g('peer_send_failed'))} | "
+                         f"{fmt(g('peer_socket_drops'))} | {fmt(g('peer_cpu_s'),2)} | {fmt(g('peer_us_per_pkt'),2)} | {fmt(g('peer_avg_batch'),1)} |")
+        L.append("")
     L.append("### Allocations (bench/udp-forward turn-allocgen: UDP, long-term credentials, 401 round trip included)")
     L.append("")
     L.append("| test | server | result | server CPU µs each | server RSS after | allocgen CPU | errors |")
