@@ -21,6 +21,10 @@ use crate::AppState;
 const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code for "policy violation", used for idle sockets.
 const CLOSE_POLICY: u16 = 1008;
+/// Bytes tungstenite reads at a time. It zero-fills this much before every read and keeps the
+/// buffer for the socket's life, so it is most of an idle client's memory: 1 KiB holds a
+/// typical ICE candidate or `send` frame (an SDP takes a few reads).
+const READ_CHUNK_BYTES: usize = 1024;
 /// Bytes of frames tungstenite gathers before writing them to the socket: a batch of queued
 /// frames goes out in one write, then an explicit flush.
 const WRITE_BATCH_BYTES: usize = 16 * 1024;
@@ -81,7 +85,7 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -
     ws.max_frame_size(max)
         .max_message_size(max)
         // Small buffers keep an idle client cheap; signaling frames are small.
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_CHUNK_BYTES)
         .write_buffer_size(WRITE_BATCH_BYTES)
         .max_write_buffer_size(max.saturating_mul(4).max(64 * 1024))
         .on_upgrade(move |socket| run(socket, state))

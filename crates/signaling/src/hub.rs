@@ -1,8 +1,7 @@
 //! The hub: Collider's room table (§3.5), sharded by room.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,7 +73,11 @@ struct Client<C> {
     left: bool,
 }
 
-type Shard<C> = HashMap<RoomId, Vec<Client<C>>>;
+/// Room ids are hashed with foldhash, randomly seeded per map, rather than SipHash: a room
+/// lookup happens on every relayed message, and ids are short validated strings.
+type RoomHasher = foldhash::fast::RandomState;
+
+type Shard<C> = HashMap<RoomId, Vec<Client<C>>, RoomHasher>;
 
 const SHARDS: usize = 64;
 
@@ -82,6 +85,8 @@ const SHARDS: usize = 64;
 /// messages it sent while nobody could receive them.
 pub struct Hub<C: Connection> {
     shards: Box<[Mutex<Shard<C>>]>,
+    /// Picks a room's shard; seeded apart from the shards' own maps.
+    shard_hasher: RoomHasher,
     config: HubConfig,
     open_ws: AtomicUsize,
     total_ws: AtomicU64,
@@ -93,7 +98,8 @@ impl<C: Connection> Hub<C> {
     /// An empty hub.
     pub fn new(config: HubConfig) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::with_hasher(RoomHasher::default()))).collect(),
+            shard_hasher: RoomHasher::default(),
             config,
             open_ws: AtomicUsize::new(0),
             total_ws: AtomicU64::new(0),
@@ -108,9 +114,7 @@ impl<C: Connection> Hub<C> {
     }
 
     fn shard(&self, room: &RoomId) -> &Mutex<Shard<C>> {
-        let mut h = DefaultHasher::new();
-        room.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.shard_hasher.hash_one(room) as usize) % SHARDS]
     }
 
     /// Finds or creates `client` in `room`; a new client starts unregistered with a removal
