@@ -224,10 +224,9 @@ impl Target {
         let origin = format!("http://{}", self.addr);
         req.headers_mut()
             .insert("origin", HeaderValue::from_str(&origin).expect("ascii origin"));
-        // tungstenite's default 128 KiB read buffer is zero-filled on every read, which costs
-        // more CPU than the rest of the client and 128 KiB RSS per socket; 4 KiB is plenty
-        // for signaling frames.
-        let config = WebSocketConfig::default().read_buffer_size(4096);
+        // tungstenite's read buffer is zero-filled before every read, which costs more CPU than
+        // most of the client (and RSS per socket); 1 KiB holds a benchmark frame.
+        let config = WebSocketConfig::default().read_buffer_size(1024);
         let (ws, _resp) = tokio_tungstenite::client_async_with_config(req, stream, Some(config))
             .await
             .map_err(|e| Failure::new("ws_handshake", e.to_string()))?;

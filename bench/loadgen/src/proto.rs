@@ -33,6 +33,22 @@ pub fn bench_msg(seq: u64, pad: &str) -> String {
     )
 }
 
+/// The WebSocket `send` frame carrying a benchmark message, built in one buffer (the
+/// generator must stay cheaper than the server it measures). Same bytes as
+/// `send_frame(&bench_msg(seq, pad))` for a pad of plain ASCII letters; the timestamp is taken
+/// here, just before the frame goes to the socket.
+pub fn bench_send_frame(seq: u64, pad: &str) -> String {
+    debug_assert!(pad.bytes().all(|b| b.is_ascii_alphanumeric()));
+    use std::fmt::Write;
+    let mut out = String::with_capacity(80 + pad.len());
+    let _ = write!(
+        out,
+        r#"{{"cmd":"send","msg":"{{\"type\":\"bench\",\"s\":{seq},\"t\":{},\"p\":\"{pad}\"}}"}}"#,
+        now_us()
+    );
+    out
+}
+
 /// Handshake message proving both sides are registered.
 pub const HELLO: &str = r#"{"type":"hello"}"#;
 /// Stored offer-like message posted by the initiator before the peer joins.
@@ -131,5 +147,12 @@ mod tests {
         let hello = format!(r#"{{"msg":{},"error":""}}"#, serde_json::to_string(HELLO).unwrap());
         assert_eq!(parse_frame(&hello), Inbound::Hello);
         assert!(send_frame(HELLO).contains(r#"\"type\""#));
+        let f = bench_send_frame(7, "pp");
+        let v: serde_json::Value = serde_json::from_str(&f).unwrap();
+        let inner = v["msg"].as_str().unwrap();
+        assert!(inner.starts_with(r#"{"type":"bench","s":7,"t":"#) && inner.ends_with(r#","p":"pp"}"#));
+        assert!(matches!(classify(inner), Inbound::Bench { .. }));
+        let t = field_u64(inner, r#""t":"#).unwrap();
+        assert_eq!(f, send_frame(&format!(r#"{{"type":"bench","s":7,"t":{t},"p":"pp"}}"#)));
     }
 }

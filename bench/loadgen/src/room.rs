@@ -38,6 +38,44 @@ pub struct Ctx {
     pub pad: String,
     /// Fraction of benchmark messages sent over HTTP.
     pub http_fraction: f64,
+    /// Open loop only: how late each message left against its schedule. Relay latency is
+    /// measured from the actual send, so this shows whether the generator kept the offered load.
+    pub send_lag: SendLag,
+}
+
+/// Lateness of paced sends against their schedule.
+#[derive(Default)]
+pub struct SendLag {
+    count: AtomicU64,
+    late_1ms: AtomicU64,
+    sum_us: AtomicU64,
+    max_us: AtomicU64,
+}
+
+impl SendLag {
+    fn record(&self, lag: Duration) {
+        let us = lag.as_micros() as u64;
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.max_us.fetch_max(us, Ordering::Relaxed);
+        if us > 1000 {
+            self.late_1ms.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `{count, late_over_1ms, mean_ms, max_ms}`, or null when nothing was paced.
+    pub fn to_json(&self) -> serde_json::Value {
+        let n = self.count.load(Ordering::Relaxed);
+        if n == 0 {
+            return serde_json::Value::Null;
+        }
+        serde_json::json!({
+            "count": n,
+            "late_over_1ms": self.late_1ms.load(Ordering::Relaxed),
+            "mean_ms": self.sum_us.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0,
+            "max_ms": self.max_us.load(Ordering::Relaxed) as f64 / 1000.0,
+        })
+    }
 }
 
 /// State shared by one client's reader task and the code driving that client.
@@ -256,22 +294,31 @@ async fn send_dir(ctx: &Ctx, room: &str, from: &mut Side, to: &Peer, n: u64, pac
             // Late messages go out at once (no catch-up limit): the offered load stays fixed.
             tokio::time::sleep_until(p.start + p.interval.mul_f64(seq as f64)).await;
         }
-        let until = deadline.min(tokio::time::Instant::now() + STALL);
-        match timeout_at(until, to.window.acquire()).await {
-            Ok(Ok(p)) => p.forget(),
-            _ => {
-                let why = if tokio::time::Instant::now() >= deadline { "deadline" } else { "stall" };
-                ctx.errors.add(
-                    "exchange_stalled",
-                    format!("room {room} from {}: window not released ({why}) at seq {seq}/{n}", from.cid),
-                );
-                return;
+        // Fast path without a timer: a free window slot.
+        if let Ok(p) = to.window.try_acquire() {
+            p.forget();
+        } else {
+            let until = deadline.min(tokio::time::Instant::now() + STALL);
+            match timeout_at(until, to.window.acquire()).await {
+                Ok(Ok(p)) => p.forget(),
+                _ => {
+                    let why = if tokio::time::Instant::now() >= deadline { "deadline" } else { "stall" };
+                    ctx.errors.add(
+                        "exchange_stalled",
+                        format!("room {room} from {}: window not released ({why}) at seq {seq}/{n}", from.cid),
+                    );
+                    return;
+                }
             }
         }
-        let msg = proto::bench_msg(seq, &ctx.pad);
+        if let Some(p) = pace {
+            let due = p.start + p.interval.mul_f64(seq as f64);
+            ctx.send_lag.record(tokio::time::Instant::now().saturating_duration_since(due));
+        }
         let f = ctx.http_fraction;
         let use_http = f > 0.0 && ((seq + 1) as f64 * f).floor() > (seq as f64 * f).floor();
         if use_http {
+            let msg = proto::bench_msg(seq, &ctx.pad);
             let r = if http_sent % 2 == 0 {
                 ctx.sent_http_message.fetch_add(1, Ordering::Relaxed);
                 ctx.target.message(room, &from.cid, msg).await
@@ -286,7 +333,7 @@ async fn send_dir(ctx: &Ctx, room: &str, from: &mut Side, to: &Peer, n: u64, pac
             }
         } else {
             ctx.sent_ws.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = from.sink.send(Message::text(proto::send_frame(&msg))).await {
+            if let Err(e) = from.sink.send(Message::text(proto::bench_send_frame(seq, &ctx.pad))).await {
                 ctx.errors.add("ws_send", format!("room {room}: {e}"));
                 return;
             }

@@ -76,6 +76,7 @@ pub async fn run(cli: Cli, nofile: (u64, u64)) -> Result<Report, String> {
         sent_http_collider: 0.into(),
         pad,
         http_fraction,
+        send_lag: Default::default(),
     });
     let prefix = cli.room_prefix.clone().unwrap_or_else(|| format!("lg{}", std::process::id()));
     let mut probe = ServerProbe { pid: cli.server_pid, samples: Vec::new() };
@@ -245,6 +246,7 @@ async fn throughput(cli: &Cli, t: &ThroughputArgs, ctx: &Arc<Ctx>, prefix: &str,
         "exchange_secs": exchange_secs,
         "msgs_per_sec": received as f64 / exchange_secs.max(1e-9),
         "latency_ms": stats::summary_ms(&hist),
+        "send_lag": ctx.send_lag.to_json(),
         "leave_stage_secs": leave_secs,
         "server_exchange": server_cpu,
     });
