@@ -2,7 +2,7 @@
 # Signaling benchmark for Switchboard's room server + Collider-compatible relay.
 #
 # Builds release binaries, then for each scenario starts a fresh server
-#   target/release/switchboard --listen 127.0.0.1:0 --max-connections 30000 --log warn
+#   target/release/switchboard --listen 127.0.0.1:0 --turn-enabled false --tls off --max-connections 30000 --log warn
 # and drives it with target/release/switchboard-loadgen:
 #   A  100 rooms exchanging messages (throughput)
 #   B  1,000 rooms exchanging messages as fast as possible (closed loop, throughput)
@@ -23,7 +23,10 @@
 #   NO_BUILD [0]    1 = skip cargo build
 #   RATE_B2 [106000] offered msgs/s in B2      WINDOW_B2 [32]
 #   SCENARIOS ["A B B2 C"]
-#   SERVER_BIN [target/release/switchboard]
+#   SERVER_BIN [target/release/switchboard]   LOADGEN_BIN [target/release/switchboard-loadgen]
+#   TAG [""]       suffix of the result file name (signaling-<date>-<tag>.json), for A/B runs
+# Each scenario records the 1-minute load average before it starts: other work on the
+# machine shows up there, and the figures should be read with it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -43,10 +46,11 @@ WINDOW_B2=${WINDOW_B2:-32}
 SCENARIOS=${SCENARIOS:-"A B B2 C"}
 
 SERVER=${SERVER_BIN:-target/release/switchboard}
-LOADGEN=target/release/switchboard-loadgen
+LOADGEN=${LOADGEN_BIN:-target/release/switchboard-loadgen}
 DATE=$(date +%Y-%m-%d)
 OUTDIR=bench/results
-OUT=$OUTDIR/signaling-$DATE.json
+TAG=${TAG:-}
+OUT=$OUTDIR/signaling-$DATE${TAG:+-$TAG}.json
 WORK=$(mktemp -d /tmp/sb-signaling.XXXXXX)
 TCK=$(getconf CLK_TCK)
 mkdir -p "$OUTDIR"
@@ -72,7 +76,7 @@ pin() { # pin <cpu> -> prefix command
 start_server() { # start_server <name>
   local log=$WORK/server-$1
   # shellcheck disable=SC2046
-  $(pin 0) "$SERVER" --listen 127.0.0.1:0 --turn-enabled false --max-connections 30000 --log warn >"$log.out" 2>"$log.err" &
+  $(pin 0) "$SERVER" --listen 127.0.0.1:0 --turn-enabled false --tls off --max-connections 30000 --log warn >"$log.out" 2>"$log.err" &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
     ADDR=$(sed -n 's/^Listening on //p' "$log.out" | head -n1)
@@ -111,6 +115,7 @@ RESULTS=$WORK/results.jsonl
 
 run_throughput() { # run_throughput <name> <rooms> <messages per room> <window> [<rate>]
   local name=$1 rooms=$2 msgs=$3 window=$4 rate=${5:-0}
+  local load; load=$(cut -d' ' -f1 /proc/loadavg)
   start_server "$name"
   local idle; idle=$(snapshot "$SERVER_PID")
   local cmd=("$LOADGEN" --url "http://$ADDR" --timeout "$TIMEOUT" --threads "$THREADS" --server-pid "$SERVER_PID"
@@ -124,8 +129,8 @@ run_throughput() { # run_throughput <name> <rooms> <messages per room> <window> 
   stop_server; local state=$STATE
   local lg; lg=$(tail -n1 "$WORK/$name.out"); [[ $lg == \{* ]] || lg=null
   jq -nc --arg name "$name" --arg cmd "${cmd[*]}" --argjson rc "$rc" --argjson idle "$idle" --argjson after "$after" \
-    --arg state "$state" --argjson lg "$lg" --arg serr "$(tail -c 2000 "$WORK/server-$name.err")" \
-    '{name:$name, command:$cmd, loadgen_exit:$rc, server_idle:$idle, server_after:$after,
+    --arg state "$state" --argjson lg "$lg" --arg serr "$(tail -c 2000 "$WORK/server-$name.err")" --argjson load "$load" \
+    '{name:$name, command:$cmd, loadavg_1m_before:$load, loadgen_exit:$rc, server_idle:$idle, server_after:$after,
       server_state_after:$state, server_stderr_tail:$serr,
       server_run_cpu_secs:(if $after then $after.cpu_secs - $idle.cpu_secs else null end),
       loadgen:$lg}' >>"$RESULTS"
@@ -133,6 +138,7 @@ run_throughput() { # run_throughput <name> <rooms> <messages per room> <window> 
 
 run_hold() { # run_hold <name> <clients>
   local name=$1 clients=$2
+  local load; load=$(cut -d' ' -f1 /proc/loadavg)
   start_server "$name"
   sleep 1
   local idle; idle=$(snapshot "$SERVER_PID")
@@ -159,8 +165,8 @@ run_hold() { # run_hold <name> <clients>
   stop_server; local state=$STATE
   local lg; lg=$(tail -n1 "$WORK/$name.out"); [[ $lg == \{* ]] || lg=null
   jq -nc --arg name "$name" --arg cmd "${cmd[*]}" --argjson rc "$rc" --argjson idle "$idle" --argjson loaded "$loaded" \
-    --arg ready "$ready" --arg state "$state" --argjson lg "$lg" --arg serr "$(tail -c 2000 "$WORK/server-$name.err")" \
-    '{name:$name, command:$cmd, loadgen_exit:$rc, ready_line:$ready, server_idle:$idle, server_loaded:$loaded,
+    --arg ready "$ready" --arg state "$state" --argjson lg "$lg" --arg serr "$(tail -c 2000 "$WORK/server-$name.err")" --argjson load "$load" \
+    '{name:$name, command:$cmd, loadavg_1m_before:$load, loadgen_exit:$rc, ready_line:$ready, server_idle:$idle, server_loaded:$loaded,
       server_state_after:$state, server_stderr_tail:$serr, loadgen:$lg,
       clients:($lg.clients_connected // null),
       rss_delta_kb:(if $loaded then $loaded.rss_kb - $idle.rss_kb else null end),
@@ -212,6 +218,7 @@ jq -r '
   (if .scenarios.B2 then
     "| B2: 1,000 rooms, offered \(tp("B2").offered_rate) msgs/s → delivered msgs/s | \(tp("B2").msgs_per_sec | f(0)) | 53,000 | ≥ 106,000 |",
     "| B2: relay latency p50 / p99 / max (ms) | \(tp("B2").latency_ms.p50 | f(2)) / \(tp("B2").latency_ms.p99 | f(2)) / \(tp("B2").latency_ms.max | f(1)) | p99 39 | p99 < 10 |",
+    "| B2: generator send lag behind schedule, mean / max (ms) | \(tp("B2").send_lag.mean_ms | f(2)) / \(tp("B2").send_lag.max_ms | f(1)) | — | small vs latency |",
     "| B2: server CPU-s per 100k msgs (exchange phase) | \(tp("B2").server_exchange.cpu_secs_per_100k_msgs | f(2)) | 2.2 | ≤ 1 |",
     "| B2: errors | \(tp("B2").errors_total) \(tp("B2").errors | tostring) | — | 0 |"
    else empty end),
