@@ -27,6 +27,8 @@ const LISTEN_V4: Token = Token(0);
 const LISTEN_V6: Token = Token(1);
 const WAKE: Token = Token(2);
 const FIRST_RELAY: usize = 3;
+/// Consecutive failed reads of one socket before the worker moves on to other sockets.
+const MAX_READ_ERRORS: u32 = 16;
 
 /// What other threads ask a worker to do.
 pub(crate) enum Command {
@@ -208,13 +210,18 @@ impl Worker {
 
     /// Reads every datagram waiting on a listen socket and answers or relays each.
     fn drain_listen(&mut self, fd: RawFd) {
+        let mut errors = 0;
         loop {
             let n = match self.recv.recv(fd) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ICMP errors surface as receive errors; the next read goes on.
-                Err(_) => continue,
+                // ICMP errors surface as receive errors and the next read goes on; a socket that
+                // keeps failing is left until its next readiness event rather than spun on.
+                Err(_) if errors < MAX_READ_ERRORS => {
+                    errors += 1;
+                    continue;
+                }
+                Err(_) => return,
             };
             self.handle_client_batch(n);
             if !self.events.is_empty() {
@@ -269,12 +276,16 @@ impl Worker {
     /// Reads every datagram waiting on a relay socket and passes it on to the allocation's client.
     fn drain_relay(&mut self, token: Token) {
         let Some((relay, socket)) = self.relays.get(&token).map(|(a, s)| (*a, s.as_raw_fd())) else { return };
+        let mut errors = 0;
         loop {
             let n = match self.recv.recv(socket) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => continue,
+                Err(_) if errors < MAX_READ_ERRORS => {
+                    errors += 1;
+                    continue;
+                }
+                Err(_) => return,
             };
             {
                 let now = Instant::now();
