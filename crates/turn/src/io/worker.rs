@@ -208,21 +208,24 @@ impl Worker {
         }
     }
 
+    /// Reads the next batch from `fd` into `self.recv`; `None` when nothing is waiting. ICMP
+    /// errors surface as receive errors and the next read goes on; a socket that keeps failing
+    /// is left until its next readiness event rather than spun on.
+    fn read_batch(&mut self, fd: RawFd) -> Option<usize> {
+        for _ in 0..=MAX_READ_ERRORS {
+            match self.recv.recv(fd) {
+                Ok(n) => return Some(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(_) => {}
+            }
+        }
+        None
+    }
+
     /// Reads every datagram waiting on a listen socket and answers or relays each.
     fn drain_listen(&mut self, fd: RawFd) {
-        let mut errors = 0;
         loop {
-            let n = match self.recv.recv(fd) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // ICMP errors surface as receive errors and the next read goes on; a socket that
-                // keeps failing is left until its next readiness event rather than spun on.
-                Err(_) if errors < MAX_READ_ERRORS => {
-                    errors += 1;
-                    continue;
-                }
-                Err(_) => return,
-            };
+            let Some(n) = self.read_batch(fd) else { return };
             self.handle_client_batch(n);
             if !self.events.is_empty() {
                 self.shared.apply(self.events.drain(..));
@@ -276,17 +279,8 @@ impl Worker {
     /// Reads every datagram waiting on a relay socket and passes it on to the allocation's client.
     fn drain_relay(&mut self, token: Token) {
         let Some((relay, socket)) = self.relays.get(&token).map(|(a, s)| (*a, s.as_raw_fd())) else { return };
-        let mut errors = 0;
         loop {
-            let n = match self.recv.recv(socket) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) if errors < MAX_READ_ERRORS => {
-                    errors += 1;
-                    continue;
-                }
-                Err(_) => return,
-            };
+            let Some(n) = self.read_batch(socket) else { return };
             {
                 let now = Instant::now();
                 let mut core = self.shared.core.lock();
