@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { join } from 'node:path';
 import jsQR from 'jsqr';
-import { ARTIFACTS, launch, startServer } from './harness.js';
+import { ARTIFACTS, launch, probe, startServer } from './harness.js';
 
 const STEP = 20000; // bound for one expected UI or media event
 
@@ -42,33 +42,6 @@ async function joinRoom(page, url) {
 
 async function waitState(page, state, timeout = STEP) {
   await page.waitForFunction((s) => document.querySelector('#status')?.dataset.state === s, state, { timeout });
-}
-
-/// What getStats says about the remote media and the selected candidate pair.
-async function probe(page) {
-  return page.evaluate(async () => {
-    const pc = window.switchboard.call?.pc;
-    if (!pc) return null;
-    const r = await pc.getStats();
-    const byId = new Map();
-    r.forEach((s) => byId.set(s.id, s));
-    const out = { framesDecoded: 0, audioPackets: 0, audioSamples: 0, localType: null, remoteType: null, connection: pc.connectionState };
-    r.forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') out.framesDecoded = Math.max(out.framesDecoded, s.framesDecoded ?? 0);
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
-        out.audioPackets = Math.max(out.audioPackets, s.packetsReceived ?? 0);
-        out.audioSamples = Math.max(out.audioSamples, s.totalSamplesReceived ?? 0);
-      }
-      if (s.type === 'transport' && s.selectedCandidatePairId) {
-        const pair = byId.get(s.selectedCandidatePairId);
-        out.localType = byId.get(pair?.localCandidateId)?.candidateType ?? null;
-        out.remoteType = byId.get(pair?.remoteCandidateId)?.candidateType ?? null;
-      }
-    });
-    const v = document.querySelector('#remote-video');
-    out.videoPlaying = !!v && !v.paused && v.videoWidth > 0 && v.readyState >= 2;
-    return out;
-  });
 }
 
 /// Polls until video frames are decoded, the remote <video> plays and audio arrives.

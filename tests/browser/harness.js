@@ -108,3 +108,35 @@ export async function launch({ extraArgs = [], dropArgs = [] } = {}) {
     },
   };
 }
+
+/// What getStats says about the remote media and the selected candidate pair of `page`'s call.
+export async function probe(page) {
+  return page.evaluate(async () => {
+    const pc = window.switchboard.call?.pc;
+    if (!pc) return null;
+    const r = await pc.getStats();
+    const byId = new Map();
+    r.forEach((s) => byId.set(s.id, s));
+    const out = {
+      connection: pc.connectionState, policy: pc.getConfiguration().iceTransportPolicy,
+      framesDecoded: 0, audioPackets: 0, audioSamples: 0, localType: null, remoteType: null, relayProtocol: null,
+    };
+    r.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.framesDecoded = Math.max(out.framesDecoded, s.framesDecoded ?? 0);
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        out.audioPackets = Math.max(out.audioPackets, s.packetsReceived ?? 0);
+        out.audioSamples = Math.max(out.audioSamples, s.totalSamplesReceived ?? 0);
+      }
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const pair = byId.get(s.selectedCandidatePairId);
+        const local = byId.get(pair?.localCandidateId);
+        out.localType = local?.candidateType ?? null;
+        out.relayProtocol = local?.relayProtocol ?? null;
+        out.remoteType = byId.get(pair?.remoteCandidateId)?.candidateType ?? null;
+      }
+    });
+    const v = document.querySelector('#remote-video');
+    out.videoPlaying = !!v && !v.paused && v.videoWidth > 0 && v.readyState >= 2;
+    return out;
+  });
+}

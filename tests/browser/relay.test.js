@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { ARTIFACTS, launch, startServer } from './harness.js';
+import { ARTIFACTS, launch, probe, startServer } from './harness.js';
 
 const STEP = 25000;
 let srv;
@@ -26,30 +26,6 @@ after(async () => {
   await srv?.stop();
 });
 
-async function pairAndMedia(page) {
-  return page.evaluate(async () => {
-    const pc = window.switchboard.call?.pc;
-    if (!pc) return null;
-    const r = await pc.getStats();
-    const byId = new Map();
-    r.forEach((s) => byId.set(s.id, s));
-    const out = { connection: pc.connectionState, policy: pc.getConfiguration().iceTransportPolicy, framesDecoded: 0, audioPackets: 0 };
-    r.forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') out.framesDecoded = s.framesDecoded ?? 0;
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audioPackets = s.packetsReceived ?? 0;
-      if (s.type === 'transport' && s.selectedCandidatePairId) {
-        const pair = byId.get(s.selectedCandidatePairId);
-        const local = byId.get(pair?.localCandidateId);
-        out.localType = local?.candidateType;
-        out.relayProtocol = local?.relayProtocol;
-        out.remoteType = byId.get(pair?.remoteCandidateId)?.candidateType;
-      }
-    });
-    out.panel = document.querySelector('[data-stat="candidate-type"]')?.textContent ?? null;
-    return out;
-  });
-}
-
 test('?it=relay: the call goes through the built-in TURN server on both sides', async (t) => {
   const room = `relay-${Date.now().toString(36)}`;
   const url = `${srv.base}/r/${room}?it=relay`;
@@ -64,7 +40,7 @@ test('?it=relay: the call goes through the built-in TURN server on both sides', 
       const deadline = Date.now() + STEP;
       let last = null;
       while (Date.now() < deadline) {
-        last = await pairAndMedia(p);
+        last = await probe(p);
         if (last?.connection === 'connected' && last.localType && last.framesDecoded > 0 && last.audioPackets > 0) break;
         await p.waitForTimeout(300);
       }
